@@ -1,0 +1,313 @@
+/*
+ * wharf_sys: the Linux system calls Node lacks, and nothing else.
+ *
+ * mount (also from a given working directory), umount2, mknod, the l*xattr family and renameat2. Every function
+ * is synchronous, takes plain values and throws an Error carrying `code`
+ * (the errno name) and `syscall` on failure, as Node's fs does, so callers
+ * handle both alike.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define PATH_BUF 4096
+#define NAME_BUF 256
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case EACCES: return "EACCES";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case EXDEV: return "EXDEV";
+    case ENODEV: return "ENODEV";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EINVAL: return "EINVAL";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case ELOOP: return "ELOOP";
+    case ENODATA: return "ENODATA";
+    case ENOTSUP: return "ENOTSUP";
+    case E2BIG: return "E2BIG";
+    case ERANGE: return "ERANGE";
+    case EDQUOT: return "EDQUOT";
+    case ENOSYS: return "ENOSYS";
+    default: return "EUNKNOWN";
+  }
+}
+
+static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
+  char msg[PATH_BUF + 128];
+  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", errno_name(e), strerror(e), syscall, path ? path : "");
+  napi_value message, error, code, sc, no, p;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_create_int32(env, -e, &no);
+  napi_set_named_property(env, error, "code", code);
+  napi_set_named_property(env, error, "syscall", sc);
+  napi_set_named_property(env, error, "errno", no);
+  if (path) {
+    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p);
+    napi_set_named_property(env, error, "path", p);
+  }
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+/* Reads argument i as a UTF-8 string into buf; empty-or-null allowed when nullable. */
+static int get_str(napi_env env, napi_value v, char *buf, size_t len, int nullable, int *is_null) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (nullable && (t == napi_null || t == napi_undefined)) {
+    if (is_null) *is_null = 1;
+    buf[0] = 0;
+    return 1;
+  }
+  if (is_null) *is_null = 0;
+  if (t != napi_string) return 0;
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, buf, len, &n) != napi_ok) return 0;
+  return n < len - 1;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* mount(source, target, fstype, flags, data) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) return throw_type(env, "mount(source, target, fstype, flags, data)");
+  char source[PATH_BUF], target[PATH_BUF], fstype[NAME_BUF];
+  int null_fstype = 0, null_data = 0;
+  if (!get_str(env, argv[0], source, sizeof source, 1, NULL) ||
+      !get_str(env, argv[1], target, sizeof target, 0, NULL) ||
+      !get_str(env, argv[2], fstype, sizeof fstype, 1, &null_fstype))
+    return throw_type(env, "mount: bad string argument");
+  double flags;
+  if (napi_get_value_double(env, argv[3], &flags) != napi_ok) return throw_type(env, "mount: flags must be a number");
+  /* overlay option strings can be long: size the buffer to the value. */
+  size_t dlen = 0;
+  napi_valuetype dt;
+  napi_typeof(env, argv[4], &dt);
+  char *data = NULL;
+  if (dt == napi_string) {
+    napi_get_value_string_utf8(env, argv[4], NULL, 0, &dlen);
+    data = malloc(dlen + 1);
+    if (!data) return throw_errno(env, ENOMEM, "mount", target);
+    napi_get_value_string_utf8(env, argv[4], data, dlen + 1, &dlen);
+  } else {
+    null_data = 1;
+  }
+  int rc = mount(source[0] ? source : NULL, target, null_fstype ? NULL : fstype, (unsigned long)flags,
+                 null_data ? NULL : data);
+  int e = errno;
+  free(data);
+  if (rc != 0) return throw_errno(env, e, "mount", target);
+  return undefined(env);
+}
+
+/*
+ * mountIn(dir, source, target, fstype, flags, data): mount with `dir` as the
+ * working directory, so overlay options can name layers by short relative
+ * paths and more layers fit in the one page the kernel reads options from.
+ * The process's working directory is restored before returning.
+ */
+static napi_value js_mount_in(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 6) return throw_type(env, "mountIn(dir, source, target, fstype, flags, data)");
+  char dir[PATH_BUF], source[PATH_BUF], target[PATH_BUF], fstype[NAME_BUF];
+  if (!get_str(env, argv[0], dir, sizeof dir, 0, NULL) || !get_str(env, argv[1], source, sizeof source, 0, NULL) ||
+      !get_str(env, argv[2], target, sizeof target, 0, NULL) || !get_str(env, argv[3], fstype, sizeof fstype, 0, NULL))
+    return throw_type(env, "mountIn: bad string argument");
+  double flags;
+  if (napi_get_value_double(env, argv[4], &flags) != napi_ok) return throw_type(env, "mountIn: flags must be a number");
+  size_t dlen = 0;
+  napi_get_value_string_utf8(env, argv[5], NULL, 0, &dlen);
+  char *data = malloc(dlen + 1);
+  if (!data) return throw_errno(env, ENOMEM, "mount", target);
+  napi_get_value_string_utf8(env, argv[5], data, dlen + 1, &dlen);
+  int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cwd < 0) {
+    free(data);
+    return throw_errno(env, errno, "open", ".");
+  }
+  if (chdir(dir) != 0) {
+    int e = errno;
+    close(cwd);
+    free(data);
+    return throw_errno(env, e, "chdir", dir);
+  }
+  int rc = mount(source, target, fstype, (unsigned long)flags, data);
+  int e = errno;
+  if (fchdir(cwd) != 0) { /* the old directory vanished: nothing better to do */ }
+  close(cwd);
+  free(data);
+  if (rc != 0) return throw_errno(env, e, "mount", target);
+  return undefined(env);
+}
+
+/* umount2(target, flags) */
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char target[PATH_BUF];
+  if (argc < 2 || !get_str(env, argv[0], target, sizeof target, 0, NULL)) return throw_type(env, "umount2(target, flags)");
+  int32_t flags;
+  if (napi_get_value_int32(env, argv[1], &flags) != napi_ok) return throw_type(env, "umount2: flags must be a number");
+  if (umount2(target, flags) != 0) return throw_errno(env, errno, "umount2", target);
+  return undefined(env);
+}
+
+/* mknod(path, mode, major, minor): mode includes the file type bits. */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 4 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "mknod(path, mode, major, minor)");
+  uint32_t mode, maj, min;
+  if (napi_get_value_uint32(env, argv[1], &mode) != napi_ok || napi_get_value_uint32(env, argv[2], &maj) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &min) != napi_ok)
+    return throw_type(env, "mknod: mode, major and minor must be numbers");
+  if (mknod(path, (mode_t)mode, makedev(maj, min)) != 0) return throw_errno(env, errno, "mknod", path);
+  return undefined(env);
+}
+
+/* lsetxattr(path, name, value: Buffer) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[NAME_BUF];
+  if (argc < 3 || !get_str(env, argv[0], path, sizeof path, 0, NULL) || !get_str(env, argv[1], name, sizeof name, 0, NULL))
+    return throw_type(env, "lsetxattr(path, name, value)");
+  void *data;
+  size_t len;
+  bool is_buf;
+  napi_is_buffer(env, argv[2], &is_buf);
+  if (!is_buf || napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) return throw_type(env, "lsetxattr: value must be a Buffer");
+  if (lsetxattr(path, name, data, len, 0) != 0) return throw_errno(env, errno, "lsetxattr", path);
+  return undefined(env);
+}
+
+/* lgetxattr(path, name) -> Buffer | null when the attribute is absent */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[NAME_BUF];
+  if (argc < 2 || !get_str(env, argv[0], path, sizeof path, 0, NULL) || !get_str(env, argv[1], name, sizeof name, 0, NULL))
+    return throw_type(env, "lgetxattr(path, name)");
+  char buf[65536];
+  ssize_t n = lgetxattr(path, name, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENODATA || errno == ENOTSUP) {
+      napi_value nul;
+      napi_get_null(env, &nul);
+      return nul;
+    }
+    return throw_errno(env, errno, "lgetxattr", path);
+  }
+  napi_value out;
+  void *dst;
+  napi_create_buffer_copy(env, (size_t)n, buf, &dst, &out);
+  return out;
+}
+
+/* llistxattr(path) -> string[] (empty when the filesystem has none) */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "llistxattr(path)");
+  char buf[65536];
+  ssize_t n = llistxattr(path, buf, sizeof buf);
+  napi_value arr;
+  napi_create_array(env, &arr);
+  if (n < 0) {
+    if (errno == ENOTSUP) return arr;
+    return throw_errno(env, errno, "llistxattr", path);
+  }
+  uint32_t idx = 0;
+  for (ssize_t off = 0; off < n;) {
+    size_t l = strlen(buf + off);
+    napi_value s;
+    napi_create_string_utf8(env, buf + off, l, &s);
+    napi_set_element(env, arr, idx++, s);
+    off += (ssize_t)l + 1;
+  }
+  return arr;
+}
+
+/* lremovexattr(path, name); absent attributes are not an error */
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[NAME_BUF];
+  if (argc < 2 || !get_str(env, argv[0], path, sizeof path, 0, NULL) || !get_str(env, argv[1], name, sizeof name, 0, NULL))
+    return throw_type(env, "lremovexattr(path, name)");
+  if (lremovexattr(path, name) != 0 && errno != ENODATA) return throw_errno(env, errno, "lremovexattr", path);
+  return undefined(env);
+}
+
+/* renameNoReplace(from, to): rename that fails with EEXIST instead of replacing */
+static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char from[PATH_BUF], to[PATH_BUF];
+  if (argc < 2 || !get_str(env, argv[0], from, sizeof from, 0, NULL) || !get_str(env, argv[1], to, sizeof to, 0, NULL))
+    return throw_type(env, "renameNoReplace(from, to)");
+  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0) return throw_errno(env, errno, "renameat2", to);
+  return undefined(env);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mountIn", NULL, js_mount_in, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"renameNoReplace", NULL, js_rename_noreplace, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

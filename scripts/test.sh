@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+# Tests that share the machine's kernel state (mounts, dockerd) run one file at a time.
+exec node --test --test-concurrency=1 --test-reporter=spec dist/src dist/test "$@"

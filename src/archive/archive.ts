@@ -1,0 +1,35 @@
+// archive: layer tars as streams.
+//
+// The OCI/Docker layer format is a tar (plain, gzip or zstd) whose deletions
+// are whiteout entries: `dir/.wh.NAME` removes NAME from lower layers, and
+// `dir/.wh..wh..opq` hides everything the lower layers have in dir. On disk,
+// overlayfs writes the same facts as a 0:0 character device (whiteout) and a
+// `trusted.overlay.opaque=y` xattr (opaque dir). This module converts between
+// the two, in both directions, as bytes stream.
+//
+// Contract (implemented in apply.ts, diff.ts, tar.ts, compression.ts):
+//
+//   applyLayer(dir, source, options) → Promise<ApplyResult>
+//     Reads a layer (compression detected from its first bytes), writes it
+//     into `dir` (an empty directory: a snapshot's upper dir) with overlay
+//     whiteouts, and returns the digest and size of the *uncompressed* tar
+//     (the diffID). Hostile entries reject the whole layer with WharfError
+//     invalid-argument, naming the entry; the caller then discards `dir`.
+//
+//   diffDirectory(dir, options) → Readable
+//     The tar of an overlay upper dir as an OCI layer: whiteouts and opaque
+//     dirs converted back, hardlinks kept, entries in a stable order.
+//
+//   decompress(source) → Readable, detectCompression(bytes) → Compression
+import type { Digest } from "../oci/index.js";
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar stream. */
+  readonly diffId: Digest;
+  /** Bytes of the uncompressed tar stream. */
+  readonly size: number;
+}
+
+export interface ApplyOptions {
+  readonly signal?: AbortSignal;
+}

@@ -1,0 +1,6 @@
+// internal: errors, logging, durable writes, locks and system calls shared by every module.
+export * from "./errors.js";
+export * from "./atomic.js";
+export * from "./logger.js";
+export * from "./lock.js";
+export * from "./sys.js";

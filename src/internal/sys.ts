@@ -1,0 +1,56 @@
+// The system calls Node lacks (mount, mknod, xattrs, renameat2), from the
+// native addon built at install (native/wharf_sys.c). The only module that loads it.
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+export interface Sys {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  /** mount() run with `dir` as working directory, so `data` may use relative paths. */
+  mountIn(dir: string, source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount2(target: string, flags: number): void;
+  /** mode includes the type bits (S_IFCHR…). */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  /** null when the attribute is absent. */
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+  lremovexattr(path: string, name: string): void;
+  renameNoReplace(from: string, to: string): void;
+}
+
+export const MountFlags = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  BIND: 4096,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+} as const;
+
+export const UmountFlags = { FORCE: 1, DETACH: 2 } as const;
+
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+
+function findAddon(): string {
+  // dist/src/internal/sys.js or src/internal/sys.ts → the project root holds build/.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, "build", "Release", "wharf_sys.node");
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error("native addon build/Release/wharf_sys.node not found: run `npm run build`");
+}
+
+let loaded: Sys | undefined;
+
+export function sys(): Sys {
+  loaded ??= createRequire(import.meta.url)(findAddon()) as Sys;
+  return loaded;
+}
