@@ -1,0 +1,155 @@
+// Wire types of the Docker Engine API v1.41 that wharf serves: the JSON the
+// daemon sends and the CLI reads. Field names and casing are the API's.
+import type { ContainerConfig } from "../oci/index.js";
+
+export const API_VERSION = "1.41";
+export const MIN_API_VERSION = "1.22";
+
+export interface ErrorResponse {
+  message: string;
+}
+
+export interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  /** Seconds since the epoch. */
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  VirtualSize: number;
+  Labels: Record<string, string>;
+  Containers: number;
+}
+
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Parent: string;
+  Comment: string;
+  /** RFC 3339 with nanoseconds, as the image config has it. */
+  Created: string;
+  Container: string;
+  ContainerConfig: ContainerConfig;
+  DockerVersion: string;
+  Author: string;
+  Config: ContainerConfig;
+  Architecture: string;
+  Variant?: string;
+  Os: string;
+  OsVersion?: string;
+  Size: number;
+  VirtualSize: number;
+  GraphDriver: { Name: string; Data: Record<string, string> | null };
+  RootFS: { Type: string; Layers: string[] };
+  Metadata: { LastTagTime: string };
+}
+
+export interface HistoryResponseItem {
+  Id: string;
+  /** Seconds since the epoch. */
+  Created: number;
+  CreatedBy: string;
+  Tags: string[] | null;
+  Size: number;
+  Comment: string;
+}
+
+export type ImageDeleteResponseItem = { Untagged: string } | { Deleted: string };
+
+export interface ImagePruneResponse {
+  ImagesDeleted: ImageDeleteResponseItem[] | null;
+  SpaceReclaimed: number;
+}
+
+export interface SystemVersion {
+  Platform: { Name: string };
+  Components: { Name: string; Version: string; Details?: Record<string, string> }[];
+  Version: string;
+  ApiVersion: string;
+  MinAPIVersion: string;
+  GitCommit: string;
+  GoVersion: string;
+  Os: string;
+  Arch: string;
+  KernelVersion: string;
+  Experimental?: boolean;
+  BuildTime: string;
+}
+
+/** The parts of /info that wharf fills; docker's CLI tolerates the rest absent. */
+export interface SystemInfo {
+  ID: string;
+  Containers: number;
+  ContainersRunning: number;
+  ContainersPaused: number;
+  ContainersStopped: number;
+  Images: number;
+  Driver: string;
+  DriverStatus: [string, string][];
+  Plugins: { Volume: string[]; Network: string[]; Authorization: string[] | null; Log: string[] };
+  MemoryLimit: boolean;
+  SwapLimit: boolean;
+  CpuCfsPeriod: boolean;
+  CpuCfsQuota: boolean;
+  CPUShares: boolean;
+  CPUSet: boolean;
+  PidsLimit: boolean;
+  IPv4Forwarding: boolean;
+  Debug: boolean;
+  NFd: number;
+  NGoroutines: number;
+  SystemTime: string;
+  LoggingDriver: string;
+  CgroupDriver: string;
+  CgroupVersion: string;
+  NEventsListener: number;
+  KernelVersion: string;
+  OperatingSystem: string;
+  OSVersion: string;
+  OSType: string;
+  Architecture: string;
+  NCPU: number;
+  MemTotal: number;
+  IndexServerAddress: string;
+  RegistryConfig: { IndexConfigs: Record<string, unknown>; InsecureRegistryCIDRs: string[]; Mirrors: string[] } | null;
+  GenericResources: null;
+  DockerRootDir: string;
+  HttpProxy: string;
+  HttpsProxy: string;
+  NoProxy: string;
+  Name: string;
+  Labels: string[];
+  ExperimentalBuild: boolean;
+  ServerVersion: string;
+  Runtimes: Record<string, { path: string }>;
+  DefaultRuntime: string;
+  Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Error: string; RemoteManagers: null };
+  LiveRestoreEnabled: boolean;
+  Isolation: string;
+  InitBinary: string;
+  SecurityOptions: string[];
+  Warnings: string[] | null;
+}
+
+export interface DiskUsageResponse {
+  LayersSize: number;
+  Images: ImageSummary[];
+  Containers: unknown[];
+  Volumes: unknown[];
+  BuildCache: unknown[];
+}
+
+/** One line of a JSON progress stream (load, import, pull, push). */
+export interface JsonMessage {
+  status?: string;
+  stream?: string;
+  id?: string;
+  progress?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { code?: number; message: string };
+  aux?: unknown;
+}
