@@ -1,0 +1,9 @@
+// image: the image store and the service the API serves.
+export * from "./service.js";
+export { ImageStore, type ImageStoreOptions, type NewImage } from "./store.js";
+export { applyChanges } from "./changes.js";
+import { ImageStore, type ImageStoreOptions } from "./store.js";
+
+export function openImageStore(options: ImageStoreOptions): Promise<ImageStore> {
+  return ImageStore.open(options);
+}
