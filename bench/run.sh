@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Benchmarks wharf against docker on this machine, side by side in one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+tarball=$(bash bench/make-debian.sh)
+exec node dist/bench/images.js --rootfs "$tarball" "$@"

@@ -1,0 +1,146 @@
+// Daemons for tests and benchmarks: a wharfd and a reference dockerd, each in
+// its own temporary data root and socket, stopped by PID and cleaned up
+// (processes, mounts, files) even when the caller fails.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+export interface Daemon {
+  readonly socket: string;
+  readonly host: string;
+  readonly root: string;
+  readonly pid: number;
+  /** Environment for the docker CLI pointed at this daemon. */
+  readonly env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+export function ping(socket: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolvePing) => {
+    const req = request({ socketPath: socket, path: "/_ping", method: "GET", timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolvePing(res.statusCode === 200);
+    });
+    req.on("error", () => resolvePing(false));
+    req.on("timeout", () => {
+      req.destroy();
+      resolvePing(false);
+    });
+    req.end();
+  });
+}
+
+async function waitFor(socket: string, child: ChildProcess, what: string, timeoutMs: number, log: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: ${log()}`);
+    if (await ping(socket, 500)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not answer on ${socket} within ${timeoutMs} ms: ${log()}`);
+}
+
+/** Unmounts everything below `dir`, deepest first. */
+export async function unmountBelow(dir: string): Promise<void> {
+  const mounts = (await readFile("/proc/self/mounts", "utf8"))
+    .split("\n")
+    .map((l) => l.split(" ")[1]?.replace(/\\040/g, " "))
+    .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + "/")))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      execFileSync("umount", ["-l", m], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+function capture(child: ChildProcess): () => string {
+  let out = "";
+  const keep = (b: Buffer) => {
+    out = (out + b.toString()).slice(-8000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return () => out;
+}
+
+export async function startWharfd(options: { root?: string; args?: string[] } = {}): Promise<Daemon> {
+  const root = options.root ?? (await mkdtemp(join(tmpdir(), "wharfd-test-")));
+  const socket = join(root, "wharf.sock");
+  const child = spawn(
+    process.execPath,
+    [join(projectRoot, "bin", "wharfd"), "--data-root", join(root, "data"), "--exec-root", join(root, "exec"), "-H", `unix://${socket}`, "--pidfile", join(root, "wharfd.pid"), ...(options.args ?? [])],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const log = capture(child);
+  const stop = async () => {
+    await stopChild(child, 10_000);
+    await unmountBelow(root);
+    if (!options.root) await rm(root, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(socket, child, "wharfd", 20_000, log);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { socket, host: `unix://${socket}`, root, pid: child.pid!, env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stop };
+}
+
+/** A reference dockerd (Debian's docker.io) on its own socket, without networking. */
+export async function startDockerd(options: { root?: string } = {}): Promise<Daemon> {
+  const root = options.root ?? (await mkdtemp(join(tmpdir(), "dockerd-test-")));
+  const socket = join(root, "docker.sock");
+  await mkdir(join(root, "exec"), { recursive: true });
+  const child = spawn(
+    "dockerd",
+    [
+      "--data-root", join(root, "data"),
+      "--exec-root", join(root, "exec"),
+      "-H", `unix://${socket}`,
+      "--pidfile", join(root, "dockerd.pid"),
+      "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false",
+      "--storage-driver=overlay2",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DOCKER_HOST: "" } },
+  );
+  const log = capture(child);
+  const stop = async () => {
+    await stopChild(child, 20_000);
+    await unmountBelow(root);
+    if (!options.root) await rm(root, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(socket, child, "dockerd", 60_000, log);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { socket, host: `unix://${socket}`, root, pid: child.pid!, env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stop };
+}
+
+export function hasCommand(cmd: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
