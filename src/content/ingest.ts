@@ -1,0 +1,333 @@
+// content/ingest: one resumable write in the local store — its on-disk record,
+// opening or resuming it (rebuilding the hash from the bytes already there),
+// and the Writer that appends, verifies and publishes it as a blob.
+import { createReadStream } from "node:fs";
+import { link, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from "../oci/index.js";
+import { asWharfError, errnoCode, fsyncDir, sys, wharfError, writeJsonAtomic, type Logger } from "../internal/index.js";
+import type { BlobInfo, Expected, Writer } from "./content.js";
+import { DATA_FILE, RECORD_FILE, blobPath, checkDigest, checkExpected, ingestDir, ingestRoot } from "./layout.js";
+
+/** What ingest.json holds. */
+export interface IngestRecord {
+  readonly ref: string;
+  readonly expected: Expected;
+  readonly startedAt: Date;
+}
+
+interface RecordJson {
+  ref: string;
+  expected?: { digest?: string; size?: number };
+  startedAt: string;
+}
+
+function recordToJson(r: IngestRecord): RecordJson {
+  const expected: { digest?: string; size?: number } = {};
+  if (r.expected.digest !== undefined) expected.digest = r.expected.digest;
+  if (r.expected.size !== undefined) expected.size = r.expected.size;
+  return { ref: r.ref, expected, startedAt: r.startedAt.toISOString() };
+}
+
+/** Reads an ingest's record; undefined when the ingest does not exist. Malformed records are data-corrupt. */
+export async function readRecord(dir: string): Promise<IngestRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, RECORD_FILE), "utf8");
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return undefined;
+    throw asWharfError(e, `read ingest record ${dir}`);
+  }
+  try {
+    const json = JSON.parse(text) as Partial<RecordJson>;
+    const startedAt = new Date(String(json.startedAt));
+    if (typeof json.ref !== "string" || Number.isNaN(startedAt.getTime())) throw new Error("missing ref or startedAt");
+    const expected = checkExpected((json.expected ?? {}) as Expected, `read ingest record ${dir}`);
+    return { ref: json.ref, expected, startedAt };
+  } catch (e) {
+    throw wharfError("data-corrupt", `read ingest record ${dir}: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+}
+
+/** Hashes the first `length` bytes of a file (to resume, or to check against another algorithm). */
+export async function hashFile(path: string, algorithm: DigestAlgorithm, length: number): Promise<Digester> {
+  const digester = new Digester(algorithm);
+  if (length === 0) return digester;
+  for await (const chunk of createReadStream(path, { start: 0, end: length - 1 })) digester.update(chunk as Buffer);
+  return digester;
+}
+
+/**
+ * Creates the ingest directory whole: record and empty data are written in a
+ * temp dir that is then renamed into place, so an ingest dir without a record
+ * never exists.
+ */
+async function createIngest(root: string, dir: string, record: IngestRecord): Promise<void> {
+  const tmp = join(ingestRoot(root), `.${basename(dir)}.${randomBytes(6).toString("hex")}.tmp`);
+  await mkdir(tmp);
+  try {
+    await writeJsonAtomic(join(tmp, RECORD_FILE), recordToJson(record));
+    const fh = await open(join(tmp, DATA_FILE), "wx", 0o644);
+    await fh.close();
+    await rename(tmp, dir);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  await fsyncDir(ingestRoot(root));
+}
+
+function sameExpected(a: Expected, b: Expected): boolean {
+  return a.digest === b.digest && a.size === b.size;
+}
+
+export interface OpenIngest {
+  readonly root: string;
+  readonly ref: string;
+  readonly expected: Expected;
+  readonly logger: Logger;
+  /** Frees the ref for the next writer. Called exactly once. */
+  readonly release: () => void;
+  /** Discards the ingest of `ref` after this writer has let it go (takes the ref's lock again). */
+  readonly abortLater: (ref: string) => Promise<void>;
+}
+
+/**
+ * Opens the ingest of `ref` (the caller holds its lock): creates it, or
+ * resumes it with the hash rebuilt from the bytes already in `data`.
+ */
+export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
+  const action = `open ingest ${JSON.stringify(o.ref)}`;
+  const dir = ingestDir(o.root, o.ref);
+  let record = await readRecord(dir);
+  if (record && record.ref !== o.ref) throw wharfError("internal", `${action}: directory ${dir} holds ref ${JSON.stringify(record.ref)}`);
+  let expected = record?.expected ?? {};
+  if (o.expected.digest !== undefined || o.expected.size !== undefined) {
+    // Bytes written towards another digest cannot become this one: start over.
+    if (record && record.expected.digest !== undefined && o.expected.digest !== undefined && record.expected.digest !== o.expected.digest) {
+      o.logger.info("restart ingest: expected digest changed", { ref: o.ref, was: record.expected.digest, now: o.expected.digest });
+      await rm(dir, { recursive: true, force: true });
+      record = undefined;
+    }
+    expected = { ...expected, ...o.expected };
+  }
+  if (!record) {
+    record = { ref: o.ref, expected, startedAt: new Date() };
+    await createIngest(o.root, dir, record);
+  } else if (!sameExpected(record.expected, expected)) {
+    record = { ...record, expected };
+    await writeJsonAtomic(join(dir, RECORD_FILE), recordToJson(record));
+  }
+
+  const dataPath = join(dir, DATA_FILE);
+  const existing = await stat(dataPath).catch((e: unknown) => {
+    if (errnoCode(e) === "ENOENT") return undefined;
+    throw e;
+  });
+  // A data file with other links was published already (a crash between link
+  // and cleanup): appending would change a committed blob, so start afresh.
+  if (existing && existing.nlink > 1) await unlink(dataPath);
+  const fh = await open(dataPath, "a", 0o644);
+  try {
+    let offset = (await fh.stat()).size;
+    if (expected.size !== undefined && offset > expected.size) {
+      o.logger.warn("restart ingest: more bytes than expected", { ref: o.ref, offset, expected: expected.size });
+      await fh.truncate(0);
+      offset = 0;
+    }
+    const algorithm: DigestAlgorithm = expected.digest ? digestAlgorithm(expected.digest) : "sha256";
+    const digester = await hashFile(dataPath, algorithm, offset);
+    return new LocalWriter({ ...o, expected, dir, fh, digester });
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw e;
+  }
+}
+
+interface WriterState extends OpenIngest {
+  readonly dir: string;
+  readonly fh: FileHandle;
+  readonly digester: Digester;
+}
+
+type Phase = "open" | "closed" | "committed" | "discarded";
+
+export class LocalWriter implements Writer {
+  readonly ref: string;
+  #s: WriterState;
+  #offset: number;
+  #phase: Phase = "open";
+  /** Calls run one after another in call order, so unawaited writes still land in sequence. */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(s: WriterState) {
+    this.#s = s;
+    this.ref = s.ref;
+    this.#offset = s.digester.size;
+  }
+
+  get offset(): number {
+    return this.#offset;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#serial(() => this.#write(chunk));
+  }
+
+  commit(expected?: Expected): Promise<BlobInfo> {
+    return this.#serial(() => this.#commit(expected));
+  }
+
+  close(): Promise<void> {
+    return this.#serial(() => this.#end("closed"));
+  }
+
+  abort(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#phase === "open") return this.#discard();
+      // Closed, or failed to commit and kept: discard it under the lock again.
+      if (this.#phase === "closed") await this.#s.abortLater(this.ref).catch(() => {});
+    });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  #action(verb: string): string {
+    return `${verb} ingest ${JSON.stringify(this.ref)}`;
+  }
+
+  #requireOpen(verb: string): void {
+    if (this.#phase !== "open") throw wharfError("precondition", `${this.#action(verb)}: the writer is ${this.#phase}`);
+  }
+
+  async #write(chunk: Uint8Array): Promise<void> {
+    this.#requireOpen("write");
+    const limit = this.#s.expected.size;
+    if (limit !== undefined && this.#offset + chunk.length > limit) {
+      await this.#discard();
+      throw wharfError("invalid-argument", `${this.#action("write")}: ${this.#offset + chunk.length} bytes exceed the expected size ${limit}`);
+    }
+    let done = 0;
+    try {
+      while (done < chunk.length) {
+        const { bytesWritten } = await this.#s.fh.write(chunk, done, chunk.length - done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      // Keep data and hash in step: drop whatever part of the chunk made it to disk.
+      await this.#s.fh.truncate(this.#offset).catch(() => {});
+      throw asWharfError(e, this.#action("write"));
+    }
+    this.#s.digester.update(chunk);
+    this.#offset += chunk.length;
+  }
+
+  async #commit(given: Expected | undefined): Promise<BlobInfo> {
+    const action = this.#action("commit");
+    this.#requireOpen("commit");
+    let wanted: Expected;
+    try {
+      wanted = checkExpected(given, action);
+    } catch (e) {
+      await this.#end("closed");
+      throw e;
+    }
+    const sizes = [this.#s.expected.size, wanted.size].filter((s): s is number => s !== undefined);
+    const digests = [this.#s.expected.digest, wanted.digest].filter((d): d is Digest => d !== undefined);
+    for (const size of sizes) {
+      if (size !== this.#offset) {
+        await this.#discard();
+        throw wharfError("data-corrupt", `${action}: size is ${this.#offset} bytes, expected ${size}`);
+      }
+    }
+    const dataPath = join(this.#s.dir, DATA_FILE);
+    try {
+      const own = this.#s.digester.digest();
+      for (const want of digests) {
+        const actual = digestAlgorithm(want) === this.#s.digester.algorithm ? own : (await hashFile(dataPath, digestAlgorithm(want), this.#offset)).digest();
+        if (actual !== want) {
+          await this.#discard();
+          throw wharfError("data-corrupt", `${action}: content is ${actual}, expected ${want}`);
+        }
+      }
+      const digest = checkDigest(digests[0] ?? own, action);
+      await this.#s.fh.sync();
+      await this.#s.fh.close();
+      const target = blobPath(this.#s.root, digest);
+      await mkdir(dirname(target), { recursive: true });
+      if (await publish(dataPath, target)) await fsyncDir(dirname(target));
+      await rm(this.#s.dir, { recursive: true, force: true });
+      this.#phase = "committed";
+      this.#s.release();
+      const st = await stat(target);
+      return { digest, size: st.size, createdAt: st.mtime };
+    } catch (e) {
+      // Anything but a mismatch keeps the ingest for a later resume.
+      await this.#end("closed");
+      throw asWharfError(e, action);
+    }
+  }
+
+  /** Ends the writer; the ingest stays on disk. No-op when already ended. */
+  async #end(phase: "closed" | "discarded"): Promise<void> {
+    if (this.#phase !== "open") return;
+    this.#phase = phase;
+    try {
+      await this.#s.fh.close();
+    } catch (e) {
+      // Already closed by commit before it failed: nothing left to release.
+      if (errnoCode(e) !== "EBADF") this.#s.logger.warn("close ingest data", { ref: this.ref, error: e });
+    } finally {
+      this.#s.release();
+    }
+  }
+
+  async #discard(): Promise<void> {
+    if (this.#phase !== "open") return;
+    this.#phase = "discarded";
+    try {
+      await this.#s.fh.close().catch(() => {});
+      await rm(this.#s.dir, { recursive: true, force: true });
+    } finally {
+      this.#s.release();
+    }
+  }
+}
+
+/**
+ * Moves the verified data to its blob path unless a blob is already there
+ * (then ours is dropped: same digest, same bytes). Returns whether ours was used.
+ */
+async function publish(dataPath: string, target: string): Promise<boolean> {
+  try {
+    sys().renameNoReplace(dataPath, target);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === "EEXIST") return false;
+    // Filesystems without RENAME_NOREPLACE: link is just as atomic and never replaces.
+    if (code !== "EINVAL" && code !== "ENOSYS") throw e;
+    try {
+      await link(dataPath, target);
+    } catch (le) {
+      if (errnoCode(le) === "EEXIST") return false;
+      throw le;
+    }
+    await unlink(dataPath);
+  }
+  await chmodReadOnly(target);
+  return true;
+}
+
+async function chmodReadOnly(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.chmod(0o444);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, readdir, rm, stat, writeFile, utimes } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { digestHex, digestOf } from "../oci/index.js";
+import { MountFlags, isKind, sys } from "../internal/index.js";
+import { openLocalStore } from "./local.js";
+import { ingestDir } from "./layout.js";
+import { storeConformance } from "./testsuite.js";
+
+async function tempRoot(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "wharf-content-"));
+}
+
+storeConformance("LocalStore", async () => {
+  const root = await tempRoot();
+  return {
+    store: await openLocalStore(root),
+    reopen: () => openLocalStore(root),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+});
+
+describe("LocalStore on disk", () => {
+  it("keeps committed blobs read-only under blobs/<alg>/<hex>", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    const w = await store.writer("layout");
+    await w.write(Buffer.from("layout"));
+    const { digest } = await w.commit();
+    const st = await stat(join(root, "blobs", "sha256", digestHex(digest)));
+    assert.equal(st.mode & 0o777, 0o444);
+    assert.deepEqual(await readdir(join(root, "ingest")), []);
+  });
+
+  it("names ingest dirs by a hash of the ref, so refs cannot escape the store", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    const w = await store.writer("../../escape");
+    await w.write(Buffer.from("x"));
+    await w.close();
+    const names = await readdir(join(root, "ingest"));
+    assert.equal(names.length, 1);
+    assert.match(names[0]!, /^[a-f0-9]{64}$/);
+    assert.deepEqual(await readdir(root), ["blobs", "ingest"]);
+  });
+
+  it("cleanupIngests removes stale ingests and half-created dirs, keeping fresh and held ones", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    for (const ref of ["stale", "fresh"]) {
+      const w = await store.writer(ref);
+      await w.write(Buffer.from(ref));
+      await w.close();
+    }
+    const held = await store.writer("held");
+    await held.write(Buffer.from("held"));
+    const old = new Date(Date.now() - 3_600_000);
+    for (const ref of ["stale", "held"]) {
+      await utimes(join(ingestDir(root, ref), "data"), old, old);
+      await utimes(ingestDir(root, ref), old, old);
+    }
+    const half = join(root, "ingest", ".abc.123.tmp");
+    await mkdir(half);
+    await writeFile(join(half, "data"), "partial");
+    await utimes(half, old, old);
+    const recordless = join(root, "ingest", "f".repeat(64));
+    await mkdir(recordless);
+
+    assert.equal(await store.cleanupIngests(60_000), 3);
+    assert.deepEqual((await store.ingests()).map((i) => i.ref).sort(), ["fresh", "held"]);
+    await held.write(Buffer.from("!"));
+    assert.equal((await held.commit()).digest, digestOf("held!"));
+  });
+
+  it("a full disk surfaces as no-space and publishes no blob", async (t) => {
+    const root = await tempRoot();
+    t.after(async () => {
+      try {
+        sys().umount2(root, 0);
+      } catch {
+        // not mounted: the test failed before mounting
+      }
+      await rm(root, { recursive: true, force: true });
+    });
+    sys().mount("tmpfs", root, "tmpfs", MountFlags.NOSUID | MountFlags.NODEV, "size=256k");
+    const store = await openLocalStore(root);
+    const body = Buffer.alloc(1024 * 1024, 7);
+    const w = await store.writer("huge", { digest: digestOf(body) });
+    let caught: unknown;
+    try {
+      for (let off = 0; off < body.length; off += 64 * 1024) await w.write(body.subarray(off, off + 64 * 1024));
+    } catch (e) {
+      caught = e;
+    }
+    assert.ok(isKind(caught, "no-space"), `expected no-space, got ${String(caught)}`);
+    assert.equal(await store.has(digestOf(body)), false);
+    assert.ok(w.offset < body.length);
+    const status = (await store.ingests()).find((i) => i.ref === "huge");
+    assert.equal(status?.offset, w.offset, "the data file holds exactly the hashed bytes");
+    await w.abort();
+    assert.deepEqual(await readdir(join(root, "blobs", "sha256")), []);
+  });
+});
