@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Ajv from "ajv-draft-04";
+import ajvDraft04 from "ajv-draft-04";
 import { hasCommand, projectRoot, startDockerd, startWharfd, type Daemon } from "./support/daemons.js";
 
 const busyboxTar = () => execFileSync("bash", [join(projectRoot, "scripts", "busybox-rootfs.sh")], { maxBuffer: 1 << 26 });
@@ -141,7 +141,7 @@ describe("the OCI layout wharf writes", { skip: !hasCommand("skopeo") }, () => {
 
   test("validates against the OCI image schemas", async () => {
     const schemaDir = join(projectRoot, "..", "shared", "specs", "oci-image-schema");
-    const ajv = new Ajv({ strict: false, allErrors: true });
+    const ajv = new ajvDraft04.default({ strict: false, allErrors: true });
     for (const f of await readdir(schemaDir)) ajv.addSchema(JSON.parse(await readFile(join(schemaDir, f), "utf8")) as object, f);
     const check = (schema: string, doc: unknown) => {
       const valid = ajv.validate(schema, doc);
