@@ -1,0 +1,141 @@
+// snapshot/mount: performs mounts described as data (Mount[]), undoes them,
+// and reads the mount table. The only place in snapshot/ that calls mount(2).
+import { mkdtemp, readFile, rmdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve, sep } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { MountFlags, UmountFlags, asWharfError, errnoCode, sys, wharfError } from "../internal/index.js";
+import { MOUNT_DATA_MAX, splitMountOptions } from "./options.js";
+import type { Mount } from "./snapshotter.js";
+
+function describe(m: Mount): string {
+  return `${m.type} ${m.source} (${m.options.join(",")})${m.cwd ? ` from ${m.cwd}` : ""}`;
+}
+
+function mountOne(m: Mount, target: string): void {
+  const { flags, data } = splitMountOptions(m.options);
+  if (Buffer.byteLength(data) > MOUNT_DATA_MAX) {
+    throw wharfError("invalid-argument", `mount ${m.type} on ${target}: ${Buffer.byteLength(data)} bytes of options exceed the kernel's ${MOUNT_DATA_MAX}`);
+  }
+  const s = sys();
+  if (flags & MountFlags.BIND) {
+    s.mount(m.source, target, null, flags & ~MountFlags.RDONLY, data || null);
+    // A bind ignores MS_RDONLY on creation; read-only takes a remount.
+    if (flags & MountFlags.RDONLY) {
+      try {
+        s.mount(null, target, null, MountFlags.REMOUNT | MountFlags.BIND | (flags & ~MountFlags.REC), null);
+      } catch (e) {
+        s.umount2(target, UmountFlags.DETACH);
+        throw e;
+      }
+    }
+    return;
+  }
+  if (m.cwd !== undefined) s.mountIn(m.cwd, m.source, target, m.type, flags, data);
+  else s.mount(m.source, target, m.type, flags, data || null);
+}
+
+/** Mounts each of `mounts` on `target`, in order; on failure the ones already made are undone. */
+export async function mountAll(mounts: readonly Mount[], target: string): Promise<void> {
+  let done = 0;
+  for (const m of mounts) {
+    try {
+      mountOne(m, target);
+      done++;
+    } catch (e) {
+      for (; done > 0; done--) {
+        try {
+          sys().umount2(target, UmountFlags.DETACH);
+        } catch {
+          break;
+        }
+      }
+      throw asWharfError(e, `mount ${describe(m)} on ${target}`);
+    }
+  }
+}
+
+/**
+ * Unmounts everything stacked on `target`. A busy mount is retried for a
+ * while, then detached (it goes once its last user leaves). Not mounted is fine.
+ */
+export async function unmount(target: string, options: { retries?: number; delayMs?: number } = {}): Promise<void> {
+  const retries = options.retries ?? 10;
+  const delayMs = options.delayMs ?? 50;
+  let busy = 0;
+  // Bounded: a target has few stacked mounts; the bound stops a kernel surprise from spinning forever.
+  for (let layers = 0; layers < 64; ) {
+    try {
+      sys().umount2(target, busy > retries ? UmountFlags.DETACH : 0);
+      layers++;
+      busy = 0;
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === "EINVAL" || code === "ENOENT") return;
+      if (code !== "EBUSY") throw asWharfError(e, `unmount ${target}`);
+      busy++;
+      await sleep(delayMs);
+    }
+  }
+  throw wharfError("internal", `unmount ${target}: still mounted after 64 unmounts`);
+}
+
+/** Mounts on a fresh temp dir, runs fn(dir), and always unmounts and removes the dir. */
+export async function withTempMount<T>(mounts: readonly Mount[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "wharf-mount-"));
+  try {
+    await mountAll(mounts, dir);
+    try {
+      return await fn(dir);
+    } finally {
+      await unmount(dir);
+    }
+  } finally {
+    // rmdir, never a recursive remove: if the unmount failed, the layers below must survive.
+    await rmdir(dir).catch(() => {});
+  }
+}
+
+/** Unescapes the octal escapes (\040 for space…) of /proc mount fields. */
+function unescapeField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+export interface MountEntry {
+  readonly mountPoint: string;
+  readonly fsType: string;
+  readonly superOptions: readonly string[];
+}
+
+/** This process's mount table (/proc/self/mountinfo). */
+export async function mountTable(): Promise<MountEntry[]> {
+  const text = await readFile("/proc/self/mountinfo", "utf8");
+  const out: MountEntry[] = [];
+  for (const line of text.split("\n")) {
+    const [head, tail] = line.split(" - ");
+    if (head === undefined || tail === undefined) continue;
+    const mountPoint = head.split(" ")[4];
+    const [fsType, , superOpts] = tail.split(" ");
+    if (mountPoint === undefined || fsType === undefined) continue;
+    out.push({ mountPoint: unescapeField(mountPoint), fsType, superOptions: (superOpts ?? "").split(",").map(unescapeField) });
+  }
+  return out;
+}
+
+function isUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+/**
+ * What keeps `dir` busy: mount points at or under it, and overlays whose
+ * upper dir lies under it. Deepest mount points first, so they unmount in order.
+ */
+export async function mountsUsing(dir: string): Promise<string[]> {
+  const abs = resolve(dir);
+  const out: string[] = [];
+  for (const m of await mountTable()) {
+    if (isUnder(m.mountPoint, abs)) out.push(m.mountPoint);
+    else if (m.fsType === "overlay" && m.superOptions.some((o) => o.startsWith("upperdir=") && isUnder(o.slice("upperdir=".length), abs))) out.push(m.mountPoint);
+  }
+  return out.sort((a, b) => b.length - a.length);
+}

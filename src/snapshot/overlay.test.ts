@@ -1,0 +1,116 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isKind } from "../internal/index.js";
+import { openOverlaySnapshotter } from "./overlay.js";
+import { mountAll, mountsUsing, unmount, withTempMount } from "./mount.js";
+import { snapshotterConformance } from "./testsuite.js";
+import { writableDir } from "./snapshotter.js";
+
+async function tempRoot(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "wharf-snap-"));
+}
+
+/** Unmounts whatever still uses `root`, then removes it — never while anything is mounted. */
+async function removeRoot(root: string): Promise<void> {
+  for (const m of await mountsUsing(root)) await unmount(m);
+  const left = await mountsUsing(root);
+  if (left.length > 0) throw new Error(`not removing ${root}: still mounted at ${left.join(", ")}`);
+  await rm(root, { recursive: true, force: true });
+}
+
+snapshotterConformance("overlay", async () => {
+  const root = await tempRoot();
+  return {
+    snapshotter: await openOverlaySnapshotter(root),
+    reopen: () => openOverlaySnapshotter(root),
+    cleanup: () => removeRoot(root),
+    checkDeepMounts(mounts) {
+      // 200 absolute lowerdirs under /tmp/wharf-snap-XXXXXX exceed one page.
+      assert.equal(mounts[0]?.cwd, root);
+      const lower = mounts[0]?.options.find((o) => o.startsWith("lowerdir="));
+      assert.match(lower ?? "", /^lowerdir=\d+\/fs:\d+\/fs:/);
+    },
+  };
+});
+
+describe("overlay snapshotter", () => {
+  it("lays snapshots out as <root>/<id>/{fs,work} and describes mounts with nearest parent first", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    const bind = await s.prepare("k1");
+    assert.deepEqual(bind, [{ type: "bind", source: join(root, "1", "fs"), options: ["rbind", "rw"] }]);
+    await s.commit("l1", "k1");
+    await s.prepare("k2", "l1");
+    await s.commit("l2", "k2");
+    const [overlay] = await s.prepare("ctr", "l2");
+    assert.equal(overlay?.type, "overlay");
+    assert.equal(overlay?.cwd, undefined);
+    assert.ok(overlay?.options.includes(`upperdir=${join(root, "3", "fs")}`));
+    assert.ok(overlay?.options.includes(`workdir=${join(root, "3", "work")}`));
+    assert.ok(overlay?.options.includes(`lowerdir=${join(root, "2", "fs")}:${join(root, "1", "fs")}`));
+    assert.deepEqual(await s.view("v", "l1"), [{ type: "bind", source: join(root, "1", "fs"), options: ["rbind", "ro"] }]);
+    const [multi] = await s.view("v2", "l2");
+    assert.ok(multi?.options.includes("ro"));
+    assert.equal(multi?.options.some((o) => o.startsWith("upperdir=")), false);
+    assert.deepEqual((await readdir(root)).sort(), ["1", "2", "3", "4", "5"]);
+    assert.deepEqual((await readdir(join(root, "3"))).sort(), ["fs", "snapshot.json", "work"]);
+  });
+
+  it("open removes half-created and half-removed snapshots and keeps ids unique", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    await s.prepare("kept");
+    // A crash after mkdir, before the record was written:
+    await mkdir(join(root, "7", "fs"), { recursive: true });
+    await writeFile(join(root, "7", "fs", "partial"), "x");
+    // A crash while writing the record of a live snapshot leaves a temp file:
+    await writeFile(join(root, "1", ".snapshot.json.abc.tmp"), "{");
+    const again = await openOverlaySnapshotter(root);
+    assert.deepEqual((await again.list()).map((i) => i.key), ["kept"]);
+    assert.deepEqual((await readdir(root)).sort(), ["1"]);
+    assert.deepEqual((await readdir(join(root, "1"))).sort(), ["fs", "snapshot.json", "work"]);
+    const [m] = await again.prepare("next");
+    assert.equal(m?.source, join(root, "8", "fs"), "ids are never reused from a leftover dir");
+  });
+
+  it("refuses to remove a snapshot while it is mounted", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    await s.prepare("k");
+    await s.commit("base", "k");
+    const mounts = await s.prepare("ctr", "base");
+    await withTempMount(mounts, async () => {
+      await assert.rejects(s.remove("ctr"), (e) => isKind(e, "conflict") && /mounted/.test(e.message));
+    });
+    await s.remove("ctr");
+  });
+
+  it("refuses a root whose path would break overlay options", async () => {
+    await assert.rejects(openOverlaySnapshotter(join(tmpdir(), "a:b")), (e) => isKind(e, "invalid-argument"));
+    await assert.rejects(openOverlaySnapshotter(join(tmpdir(), "a,b")), (e) => isKind(e, "invalid-argument"));
+  });
+
+  it("writes into an active snapshot's dir without mounting, as unpacking does", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    const target = await mkdtemp(join(tmpdir(), "wharf-target-"));
+    t.after(async () => {
+      await unmount(target);
+      await rm(target, { recursive: true, force: true });
+    });
+    const mounts = await s.prepare("k");
+    await writeFile(join(writableDir(mounts), "f"), "unpacked");
+    await s.commit("l", "k");
+    await mountAll(await s.view("v", "l"), target);
+    assert.deepEqual(await readdir(target), ["f"]);
+    await unmount(target);
+    assert.deepEqual(await readdir(target), []);
+  });
+});
