@@ -77,6 +77,17 @@ describe("LocalStore on disk", () => {
     assert.equal((await held.commit()).digest, digestOf("held!"));
   });
 
+  it("abortIngest refuses an ingest a writer holds", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    const w = await store.writer("busy");
+    await assert.rejects(store.abortIngest("busy"), (e) => isKind(e, "conflict"));
+    await w.close();
+    await store.abortIngest("busy");
+    assert.deepEqual(await store.ingests(), []);
+  });
+
   it("a full disk surfaces as no-space and publishes no blob", async (t) => {
     const root = await tempRoot();
     t.after(async () => {

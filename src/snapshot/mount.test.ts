@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { access, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MountFlags, errnoCode, isKind } from "../internal/index.js";
@@ -50,6 +50,21 @@ describe("mount", () => {
     await unmount(target);
     assert.deepEqual(await mountsUsing(target), []);
     await unmount(target);
+  });
+
+  it("detaches a mount that stays busy", async (t) => {
+    const src = await scratch(t, "wharf-src-");
+    const target = await scratch(t, "wharf-target-");
+    await writeFile(join(src, "f"), "held open");
+    await mountAll([{ type: "bind", source: src, options: ["bind"] }], target);
+    const fh = await open(join(target, "f"), "r");
+    try {
+      await unmount(target, { retries: 1, delayMs: 1 });
+      assert.deepEqual(await mountsUsing(target), []);
+      assert.equal(await fh.readFile("utf8"), "held open");
+    } finally {
+      await fh.close();
+    }
   });
 
   it("undoes earlier mounts when a later one fails", async (t) => {
