@@ -194,7 +194,7 @@ export function parseArgs(argv: readonly string[], flags: readonly FlagSpec[], o
           shorts = shorts.slice(1);
           continue;
         }
-        throw new FlagError(`unknown shorthand flag: '${c}' in ${a}`);
+        throw new FlagError(`unknown shorthand flag: '${c}' in -${shorts}`);
       }
       if (shorts.length > 2 && shorts[1] === "=") {
         assign(values, f, shorts.slice(2));

@@ -71,7 +71,7 @@ const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "version", short: "v", kind: "bool", usage: "Print version information and quit" },
 ];
 
-const ROOT_SPEC: CommandSpec = { path: [], use: "[OPTIONS] COMMAND", short: "A container engine: Dockerfile to image to container, and the registry that ships images", flags: GLOBAL_FLAGS, args: { kind: "none" } };
+const ROOT_SPEC: CommandSpec = { path: [], use: "[OPTIONS] COMMAND [ARG...]", short: "A container engine: Dockerfile to image to container, and the registry that ships images", flags: GLOBAL_FLAGS, args: { kind: "none" } };
 
 const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"]);
 
@@ -216,7 +216,7 @@ export async function run(argv: readonly string[], io: Io = defaultIo(), env: No
             return e instanceof FlagError ? e : undefined;
           }
         })();
-        if (parsed instanceof FlagError) return await report(`${parsed.message}\n\nUsage:  ${BIN} ${entry.name} COMMAND\n\nRun '${BIN} ${entry.name} --help' for more information`, 125);
+        if (parsed instanceof FlagError) return await report(`${parsed.message}\n\nUsage:  ${BIN} ${entry.name}\n\nRun '${BIN} ${entry.name} --help' for more information`, 125);
       }
       await write(io.stdout, groupHelp(entry));
       return 0;
