@@ -25,9 +25,10 @@ const HEX = (c: string) => c.repeat(64);
 export const BUSYBOX_ID = `sha256:${"a416a98b71e224a31ee99cff8e16063554498227d2b696152a9c3e0aa65e5824"}`;
 export const DANGLING_ID = `sha256:${HEX("b")}`;
 export const APP_ID = `sha256:${HEX("c")}`;
-/** A fixed "now" is impossible across processes, so creation times are far enough back to print stably. */
 const YEAR = 365 * 24 * 3600;
-export const NOW = () => Math.floor(Date.now() / 1000);
+/** Creation times count back from when this module loaded, so every answer (to wharf or docker) carries the same ones. */
+const LOADED = Math.floor(Date.now() / 1000);
+export const NOW = () => LOADED;
 
 export function cannedImages(now = NOW()): ImageSummary[] {
   return [
