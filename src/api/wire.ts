@@ -1,7 +1,5 @@
 // Wire types of the Docker Engine API v1.41 that wharf serves: the JSON the
 // daemon sends and the CLI reads. Field names and casing are the API's.
-import type { ContainerConfig } from "../oci/index.js";
-
 export const API_VERSION = "1.41";
 export const MIN_API_VERSION = "1.22";
 
@@ -9,18 +7,55 @@ export interface ErrorResponse {
   message: string;
 }
 
+/**
+ * One row of `GET /images/json` and of `/system/df`. dockerd sends `null` for
+ * an image without tags, digests or labels, and `<none>:<none>` /
+ * `<none>@<none>` for an image with neither (API < 1.43).
+ */
 export interface ImageSummary {
-  Id: string;
-  ParentId: string;
-  RepoTags: string[];
-  RepoDigests: string[];
+  Containers: number;
   /** Seconds since the epoch. */
   Created: number;
-  Size: number;
+  Id: string;
+  Labels: Record<string, string> | null;
+  ParentId: string;
+  RepoDigests: string[] | null;
+  RepoTags: string[] | null;
+  /** -1 when not computed (image list); computed by `/system/df`. */
   SharedSize: number;
+  Size: number;
   VirtualSize: number;
-  Labels: Record<string, string>;
-  Containers: number;
+}
+
+/**
+ * A container config as dockerd writes it in image inspect: every member
+ * present, Go's `null` for unset lists and maps, and the `omitempty` members
+ * only when set.
+ */
+export interface WireContainerConfig {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  ExposedPorts?: Record<string, object>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[] | null;
+  Cmd: string[] | null;
+  Healthcheck?: Record<string, unknown>;
+  ArgsEscaped?: boolean;
+  Image: string;
+  Volumes: Record<string, object> | null;
+  WorkingDir: string;
+  Entrypoint: string[] | null;
+  OnBuild: string[] | null;
+  Labels: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number;
+  Shell?: string[];
 }
 
 export interface ImageInspect {
@@ -32,10 +67,11 @@ export interface ImageInspect {
   /** RFC 3339 with nanoseconds, as the image config has it. */
   Created: string;
   Container: string;
-  ContainerConfig: ContainerConfig;
+  ContainerConfig: WireContainerConfig;
   DockerVersion: string;
   Author: string;
-  Config: ContainerConfig;
+  /** `null` when the image config has no `config` member, as dockerd sends. */
+  Config: WireContainerConfig | null;
   Architecture: string;
   Variant?: string;
   Os: string;
@@ -43,7 +79,8 @@ export interface ImageInspect {
   Size: number;
   VirtualSize: number;
   GraphDriver: { Name: string; Data: Record<string, string> | null };
-  RootFS: { Type: string; Layers: string[] };
+  /** `Layers` is left out when the image has none (Go's omitempty). */
+  RootFS: { Type: string; Layers?: string[] };
   Metadata: { LastTagTime: string };
 }
 
@@ -139,7 +176,8 @@ export interface DiskUsageResponse {
   Images: ImageSummary[];
   Containers: unknown[];
   Volumes: unknown[];
-  BuildCache: unknown[];
+  BuildCache: unknown[] | null;
+  BuilderSize?: number;
 }
 
 /** One line of a JSON progress stream (load, import, pull, push). */

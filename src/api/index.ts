@@ -1,0 +1,27 @@
+// api: the Docker Engine API that wharfd serves — router, server, the one
+// error → status map, wire types — and the client the CLI uses (client.ts).
+import type { Logger } from "../internal/index.js";
+import { imageRoutes } from "./routes/images.js";
+import { systemRoutes, type SystemDeps } from "./routes/system.js";
+import { Router } from "./router.js";
+import { ApiServer } from "./server.js";
+
+export { ApiServer, checkVersion, compareVersions, parseTarget, type ApiServerOptions } from "./server.js";
+export { Router, type Handler, type Match, type Method, type RequestContext, type Route, type UpgradeContext, type UpgradeHandler } from "./router.js";
+export { Filters, parseBool, Query } from "./query.js";
+export { httpError, logHandledError, statusOfKind, type HttpError } from "./status.js";
+export type { EngineFacts, HostFacts, SystemDeps } from "./routes/system.js";
+export * from "./wire.js";
+
+/** Every route wharfd serves today. */
+export function engineRouter(deps: SystemDeps): Router {
+  const router = new Router();
+  systemRoutes(router, deps);
+  imageRoutes(router, deps.images);
+  return router;
+}
+
+/** The Engine API server for the given engine parts. */
+export function engineServer(deps: SystemDeps & { readonly logger: Logger }): ApiServer {
+  return new ApiServer({ router: engineRouter(deps), logger: deps.logger, serverVersion: deps.engine.version });
+}
