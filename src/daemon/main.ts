@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errorChain, jsonLogger } from "../internal/index.js";
 import { parseDaemonArgs, USAGE, type Invocation } from "./config.js";
-import { startDaemon, type BuildInfo } from "./daemon.js";
+import type { BuildInfo } from "./daemon.js";
 
 /** dist/src/daemon/main.js → the project root. */
 const projectRoot = fileURLToPath(new URL("../../../", import.meta.url));
@@ -41,7 +41,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     invocation = parseDaemonArgs(argv);
   } catch (e) {
-    process.stderr.write(`wharfd: ${errorChain(e)}\nSee 'wharfd --help'.\n`);
+    process.stderr.write(`wharfd: ${errorChain(e)} (see 'wharfd --help')\n`);
     process.exitCode = 1;
     return;
   }
@@ -58,6 +58,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   const logger = jsonLogger({ level: config.logLevel });
   let daemon;
   try {
+    // Loaded only to run: --help, --version and flag errors must not depend on the engine's
+    // modules (and the native addon) loading.
+    const { startDaemon } = await import("./daemon.js");
     daemon = await startDaemon(config, build, logger);
   } catch (e) {
     logger.error("wharfd failed to start", { error: errorChain(e) });
