@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { WharfError } from "../internal/index.js";
+import { parseDaemonArgs, parseHost, type DaemonConfig } from "./config.js";
+
+function run(argv: string[]): DaemonConfig {
+  const inv = parseDaemonArgs(argv);
+  assert.equal(inv.kind, "run");
+  return (inv as { config: DaemonConfig }).config;
+}
+
+const refused = (argv: string[], message: RegExp) =>
+  assert.throws(() => parseDaemonArgs(argv), (e: unknown) => e instanceof WharfError && e.kind === "invalid-argument" && message.test(e.message) && !e.message.includes("\n"));
+
+test("no flags give the documented defaults", () => {
+  assert.deepEqual(run([]), {
+    dataRoot: "/var/lib/wharf",
+    execRoot: "/run/wharf",
+    sockets: ["/run/wharf/wharf.sock"],
+    pidfile: "/run/wharf/wharfd.pid",
+    logLevel: "info",
+    debug: false,
+  });
+});
+
+test("the pid file follows the exec root unless given", () => {
+  assert.equal(run(["--exec-root", "/tmp/x"]).pidfile, "/tmp/x/wharfd.pid");
+  assert.equal(run(["--exec-root=/tmp/x", "-p", "/tmp/p.pid"]).pidfile, "/tmp/p.pid");
+});
+
+test("flags take their value as the next argument, after =, or glued to a shorthand", () => {
+  const c = run(["--data-root=/d", "--exec-root", "/e", "-H", "unix:///a.sock", "--host=unix:///b.sock", "-Hunix:///c.sock", "-H=unix:///a.sock", "--pidfile", "/p", "-l", "warn"]);
+  assert.equal(c.dataRoot, "/d");
+  assert.equal(c.execRoot, "/e");
+  assert.deepEqual(c.sockets, ["/a.sock", "/b.sock", "/c.sock"]);
+  assert.equal(c.pidfile, "/p");
+  assert.equal(c.logLevel, "warn");
+});
+
+test("-D and --debug turn on debug logging", () => {
+  assert.deepEqual([run(["-D"]).logLevel, run(["-D"]).debug], ["debug", true]);
+  assert.equal(run(["--debug", "--log-level", "error"]).logLevel, "debug");
+  assert.equal(run(["--debug=false"]).debug, false);
+});
+
+test("relative roots are made absolute", () => {
+  assert.equal(run(["--data-root", "data"]).dataRoot, `${process.cwd()}/data`);
+});
+
+test("help and version are recognised in either spelling", () => {
+  for (const f of ["-h", "--help"]) assert.equal(parseDaemonArgs([f]).kind, "help");
+  for (const f of ["-v", "--version"]) assert.equal(parseDaemonArgs([f]).kind, "version");
+});
+
+test("unknown flags, missing values and arguments are refused in one line", () => {
+  refused(["--bogus"], /^unknown flag: --bogus$/);
+  refused(["-x"], /^unknown shorthand flag: "x" in -x$/);
+  refused(["--data-root"], /^flag needs an argument: --data-root$/);
+  refused(["serve"], /accepts no arguments/);
+  refused(["--log-level", "loud"], /invalid log level "loud"/);
+  refused(["--debug=maybe"], /invalid argument "maybe" for --debug/);
+});
+
+test("TCP hosts are refused because TLS is not available yet", () => {
+  refused(["-H", "tcp://0.0.0.0:2375"], /TCP is served only with TLS/);
+  refused(["-H", "0.0.0.0:2375"], /TCP is served only with TLS/);
+  refused(["-H", "fd://"], /unsupported scheme "fd"/);
+  refused(["-H", "unix://relative.sock"], /must be absolute/);
+  assert.equal(parseHost("unix:///run/x.sock"), "/run/x.sock");
+});
