@@ -2,8 +2,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
 import { connect } from "node:net";
-import { WharfError, type ErrorKind } from "../internal/index.js";
-import { checkVersion, compareVersions, parseTarget } from "./server.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jsonLogger, WharfError, type ErrorKind } from "../internal/index.js";
+import { respondWithJsonStream } from "./respond.js";
+import { ApiServer, checkVersion, compareVersions, parseTarget } from "./server.js";
 import { Filters, parseBool, Query } from "./query.js";
 import { httpError, statusOfKind } from "./status.js";
 import { parseGoDuration, parseTimestamp } from "./timestamp.js";
@@ -278,5 +282,77 @@ describe("the API server", () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe("the server's seams for later routes", () => {
+  const router = new Router();
+  router.on("POST", "/stream", async (ctx) => {
+    await respondWithJsonStream(ctx, async (out) => {
+      await out.write({ status: "Pulling fs layer", id: "abc" });
+      throw new WharfError("unavailable", "registry unreachable");
+    });
+  });
+  router.on("POST", "/early", async (ctx) => {
+    await respondWithJsonStream(ctx, async () => {
+      throw new WharfError("not-found", "nothing to stream");
+    });
+  });
+  router.add({
+    method: "POST",
+    pattern: "/echo/{id}/attach",
+    handler: async () => {
+      throw new WharfError("invalid-argument", "attach needs an upgrade");
+    },
+    upgrade: async (ctx) => {
+      ctx.socket.write("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+      ctx.socket.write(`id=${ctx.params["id"]};`);
+      // Bytes that came with the request head belong to the stream.
+      if (ctx.head.length > 0) ctx.socket.write(ctx.head);
+      ctx.socket.on("data", (d: Buffer) => ctx.socket.write(d));
+      // The client half-closes after sending; the server still answers, then closes.
+      ctx.socket.on("end", () => ctx.socket.end("bye"));
+    },
+  });
+  let socket: string;
+  let server: ApiServer;
+  let dir: string;
+  const logs: string[] = [];
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "wharf-seams-"));
+    socket = join(dir, "s.sock");
+    server = new ApiServer({ router, logger: jsonLogger({ write: (l) => void logs.push(l) }), serverVersion: "0.1.0" });
+    await server.listen(socket);
+  });
+  after(async () => {
+    await server?.close(100);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("an error after a JSON stream began becomes its last line, logged once", async () => {
+    const a = await call(socket, "POST", "/stream");
+    assert.equal(a.status, 200);
+    assert.equal(a.text(), '{"status":"Pulling fs layer","id":"abc"}\r\n{"errorDetail":{"message":"registry unreachable"},"error":"registry unreachable"}\r\n');
+    assert.equal(logs.filter((l) => l.includes("registry unreachable")).length, 1);
+  });
+
+  test("an error before a JSON stream began gets its own status", async () => {
+    const a = await call(socket, "POST", "/early");
+    assert.deepEqual([a.status, a.json()], [404, { message: "nothing to stream" }]);
+  });
+
+  test("an upgrade request reaches the route's upgrade handler with its socket, half-close included", async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const s = connect({ path: socket }, () => {
+        s.write("POST /v1.41/echo/c1/attach?stream=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n");
+        s.end("ping");
+      });
+      let got = "";
+      s.on("data", (d) => (got += d.toString()));
+      s.on("end", () => resolve(got));
+      s.on("error", reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 101 UPGRADED\r\n/);
+    assert.match(text, /\r\n\r\nid=c1;pingbye$/);
   });
 });
