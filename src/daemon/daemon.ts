@@ -1,14 +1,13 @@
-// The running engine: the one place where the concrete parts (content store,
-// snapshotter, image store, API server) are made and wired together, and
-// where they are stopped in order.
+// The running engine's lifecycle: roots, pid file, sockets, the API server over
+// the engine's parts, and a stop that undoes all of it in reverse order. The
+// parts come from `openImages` (stores.ts in production), so the lifecycle is
+// tested without the storage stack.
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { engineServer, type ApiServer, type EngineFacts } from "../api/index.js";
-import { openLocalStore } from "../content/index.js";
-import { openImageStore } from "../image/index.js";
+import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
-import { openOverlaySnapshotter } from "../snapshot/index.js";
 import type { DaemonConfig } from "./config.js";
 import { probeHost } from "./host.js";
 import { acquirePidfile, clearStaleSocket, type Pidfile } from "./pidfile.js";
@@ -40,12 +39,20 @@ async function engineId(dataRoot: string): Promise<string> {
   return id;
 }
 
-interface Closable {
-  close(): Promise<void> | void;
+/** The image service the engine serves, and how to close what backs it. */
+export interface OpenedImages {
+  readonly images: ImageService;
+  close(): Promise<void>;
 }
-const canClose = (v: object): v is Closable => typeof (v as Partial<Closable>).close === "function";
 
-export async function startDaemon(config: DaemonConfig, build: BuildInfo, logger: Logger): Promise<RunningDaemon> {
+export interface DaemonParts {
+  readonly build: BuildInfo;
+  readonly logger: Logger;
+  openImages(dataRoot: string, logger: Logger): Promise<OpenedImages>;
+}
+
+export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Promise<RunningDaemon> {
+  const { build, logger } = parts;
   // The data root is private (images are root's); the exec root holds the socket, so others may traverse it and the socket's own mode decides.
   await mkdir(config.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(config.execRoot, { recursive: true, mode: 0o711 });
@@ -60,10 +67,9 @@ export async function startDaemon(config: DaemonConfig, build: BuildInfo, logger
       await mkdir(dirname(socket), { recursive: true, mode: 0o711 });
       await clearStaleSocket(socket);
     }
-    const content = await openLocalStore(join(config.dataRoot, "content"));
-    const snapshotter = await openOverlaySnapshotter(join(config.dataRoot, "snapshots"));
-    const images = await openImageStore({ root: config.dataRoot, content, snapshotter, logger: logger.with({ module: "image" }) });
-    for (const part of [images, snapshotter, content]) if (canClose(part)) cleanups.push(async () => void (await part.close()));
+    const opened = await parts.openImages(config.dataRoot, logger);
+    cleanups.push(() => opened.close());
+    const images = opened.images;
     const engine: EngineFacts = {
       version: build.version,
       gitCommit: build.gitCommit,

@@ -60,8 +60,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     // Loaded only to run: --help, --version and flag errors must not depend on the engine's
     // modules (and the native addon) loading.
-    const { startDaemon } = await import("./daemon.js");
-    daemon = await startDaemon(config, build, logger);
+    const [{ startDaemon }, { openStores }] = await Promise.all([import("./daemon.js"), import("./stores.js")]);
+    daemon = await startDaemon(config, { build, logger, openImages: openStores });
   } catch (e) {
     logger.error("wharfd failed to start", { error: errorChain(e) });
     process.exit(1);
