@@ -1,9 +1,12 @@
 // wharfd's command line as an operator meets it: the real entry point, run as a process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { call } from "../api/testing.js";
 
 const wharfd = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "bin", "wharfd");
 const run = (...args: string[]) => {
@@ -32,4 +35,35 @@ test("--help and --version print and exit 0", () => {
   const version = run("--version");
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^wharfd version \d+\.\d+\.\d+, build \S+\n$/);
+});
+
+test("wharfd serves, and on SIGTERM stops, removing its socket and pid file and exiting 0", { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), "wharfd-main-"));
+  const socket = join(dir, "w.sock");
+  const pidfile = join(dir, "w.pid");
+  const child = spawn(process.execPath, [wharfd, "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "-H", `unix://${socket}`, "--pidfile", pidfile], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 30_000;
+    let up = false;
+    while (!up && Date.now() < deadline && child.exitCode === null) {
+      up = await call(socket, "GET", "/_ping").then((a) => a.status === 200, () => false);
+      if (!up) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(up, `wharfd did not come up: ${log}`);
+    assert.equal(Number((await readFile(pidfile, "utf8")).trim()), child.pid);
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0, log);
+    await assert.rejects(stat(socket), { code: "ENOENT" });
+    await assert.rejects(stat(pidfile), { code: "ENOENT" });
+    for (const line of log.trim().split("\n")) assert.doesNotThrow(() => JSON.parse(line), `log lines are JSON: ${line}`);
+  } finally {
+    if (child.exitCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
 });

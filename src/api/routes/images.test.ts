@@ -200,7 +200,7 @@ describe("the image routes", () => {
     assert.deepEqual([bad.status, bad.json()], [400, { message: "import: not a tar archive" }]);
   });
 
-  test("POST /images/create refuses pull and URL import as not implemented", async () => {
+  test("POST /images/create refuses pull, push and URL import as not implemented", async () => {
     const pull = await call(t.socket, "POST", "/images/create?fromImage=busybox&tag=latest");
     assert.equal(pull.status, 501);
     assert.match(pull.json<{ message: string }>().message, /^pull is not available yet/);
@@ -208,6 +208,8 @@ describe("the image routes", () => {
     assert.equal(url.status, 501);
     assert.match(url.json<{ message: string }>().message, /^import from a URL is not available yet/);
     assert.equal((await call(t.socket, "POST", "/images/create")).status, 400);
+    const push = await call(t.socket, "POST", "/images/localhost:5000/a/b/push?tag=1", { headers: { "X-Registry-Auth": "e30=" } });
+    assert.deepEqual([push.status, push.json()], [501, { message: 'push is not available yet: cannot push "localhost:5000/a/b"' }]);
   });
 
   test("POST /images/prune removes dangling images, takes both filter shapes, and says null when nothing went", async () => {

@@ -191,6 +191,11 @@ export function imageRoutes(router: Router, images: ImageService): void {
     sendEmpty(ctx.res, 201);
   });
 
+  // Registered so that `docker push` gets a clear answer instead of "page not found".
+  router.on("POST", "/images/{name*}/push", async (ctx) => {
+    throw wharfError("not-implemented", `push is not available yet: cannot push ${JSON.stringify(ctx.params["name"])}`);
+  });
+
   router.on("DELETE", "/images/{name*}", async (ctx) => {
     const items = await images.remove(ctx.params["name"]!, { force: ctx.query.bool("force"), noPrune: ctx.query.bool("noprune") });
     sendJson(ctx.res, 200, items);
