@@ -163,6 +163,8 @@ export class ApiServer {
       res.setHeader("Docker-Experimental", "false");
       const ctx: RequestContext = { req, res, params: match.params, query: target.query, apiVersion: version, signal: abort.signal, logger };
       await match.route.handler(ctx);
+      // A handler that forgot to answer would leave the client waiting forever.
+      if (!res.headersSent && !res.writableEnded) throw wharfError("internal", `${req.method} ${target.path}: the handler returned without answering`);
     } catch (e) {
       this.#fail(res, e, logger, abort.signal);
     } finally {
