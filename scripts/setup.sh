@@ -16,6 +16,7 @@ declare -A NEED=(
   [make]=make
   [g++]=g++
   [python3]=python3
+  [zstd]=zstd
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

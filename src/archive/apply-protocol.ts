@@ -1,0 +1,20 @@
+// apply-protocol: the messages between applyLayer and its worker thread.
+import type { Digest } from "../oci/index.js";
+import type { ErrorKind } from "../internal/index.js";
+import type { Identity } from "./layer-writer.js";
+
+export interface WorkerConfig {
+  readonly root: string;
+  readonly identity: Identity;
+  readonly hashInWorker: boolean;
+}
+
+export type ToWorker =
+  /** `buffer` is transferred; its first `length` bytes are tar. */
+  | { readonly type: "chunk"; readonly buffer: ArrayBuffer; readonly length: number }
+  | { readonly type: "end" };
+
+export type ToMain =
+  | { readonly type: "ack"; readonly length: number }
+  | { readonly type: "done"; readonly diffId?: Digest; readonly size?: number }
+  | { readonly type: "error"; readonly kind: ErrorKind; readonly message: string };
