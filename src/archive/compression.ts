@@ -38,17 +38,21 @@ async function* throughCommand(command: string, args: readonly string[], source:
   });
   exited.catch(() => {}); // awaited below; never unhandled
   // The child may exit early (bad input) and close its stdin: the exit status then tells why.
-  const fed = pipeline(Readable.from(source, { objectMode: false }), child.stdin);
-  fed.catch(() => {});
+  let feedError: unknown;
+  const fed = pipeline(Readable.from(source, { objectMode: false }), child.stdin).catch((e: unknown) => {
+    feedError = e;
+  });
   let finished = false;
   try {
     for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
     const code = await exited;
+    await fed;
+    // A failing source cuts the child's input short: its error is the one that explains.
+    if (feedError !== undefined && errnoCode(feedError) !== "EPIPE") throw feedError;
     if (code !== 0) {
       const detail = Buffer.concat(stderr).toString("utf8").trim().replace(/\s+/g, " ");
       throw wharfError("data-corrupt", `${action}: ${command} exited with ${code}${detail ? `: ${detail}` : ""}`);
     }
-    await fed;
     finished = true;
   } finally {
     if (!finished && child.exitCode === null) child.kill("SIGKILL");

@@ -143,8 +143,12 @@ export class LayerWriter implements TarSink {
       case "whiteout": {
         this.#ensureDir(h.name, parentOf(place.path));
         this.#clear(place.path);
-        sys().mknod(this.#full(place.path), S_IFCHR, 0, 0);
+        // Mode 0, as overlayfs makes them; owner and mtime from the entry, so a diff of this dir gives the entry back.
+        const full = this.#full(place.path);
+        sys().mknod(full, S_IFCHR, 0, 0);
         this.#nodes.set(place.path, { kind: "special" });
+        if (this.#needsChown(h, true)) lchownSync(full, h.uid, h.gid);
+        lutimesSync(full, h.mtime, h.mtime);
         return;
       }
       case "path":
