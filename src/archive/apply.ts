@@ -4,12 +4,12 @@
 // The file system work runs in a worker thread with synchronous fs calls.
 // A layer is thousands of small files, each several syscalls; through
 // fs/promises every syscall is a libuv thread-pool round trip plus a
-// promise, which measured several times slower than the same calls made
-// synchronously, and synchronous calls on the main thread would stall the
-// daemon's event loop for seconds. The main thread decompresses (zlib
-// already runs off-thread) and hashes, while the worker writes: hashing
-// there overlaps with the worker's syscalls instead of adding to them
-// (see HASH_IN_WORKER for the measurement).
+// promise: creating 6.7k files of 20 KB (open, write, futimes, close) on
+// tmpfs took 940 ms that way against 70 ms with the synchronous calls.
+// Synchronous calls on the main thread would stall the daemon's event loop
+// for the whole layer, hence the worker. The main thread decompresses (zlib
+// runs off-thread anyway) and hashes while the worker writes (see
+// HASH_IN_WORKER for that measurement).
 import { readdir } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
@@ -24,9 +24,11 @@ const BATCH = 1 << 20;
 /** Bytes sent but not yet written; the stream is not read further beyond this. */
 const IN_FLIGHT = 8 << 20;
 /**
- * Measured on the Debian rootfs (172 MB, 6.7k entries): hashing in the main
- * thread while the worker writes is faster than hashing in the worker,
- * where it adds to the worker's critical path.
+ * Where the diffID is hashed. Measured with apply.bench.ts on the Debian
+ * rootfs tar (172 MB, 6.7k entries, 2 CPUs), median of 5: hashing in the main
+ * thread took 292 ms into tmpfs and 1.78 s into ext4, in the worker 341 ms
+ * and 1.94 s — in the worker the hash adds to the critical path, in the main
+ * thread it overlaps with the writes.
  */
 const HASH_IN_WORKER = false;
 

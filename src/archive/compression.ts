@@ -80,10 +80,19 @@ async function sniff(source: AsyncIterable<Uint8Array>): Promise<{ head: Buffer;
     async *[Symbol.asyncIterator]() {
       if (head.length > 0) yield head;
       if (done) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield r.value;
+      let finished = false;
+      try {
+        for (;;) {
+          const r = await it.next();
+          if (r.done) {
+            finished = true;
+            return;
+          }
+          yield r.value;
+        }
+      } finally {
+        // A consumer that stops early releases the source too.
+        if (!finished) await it.return?.();
       }
     },
   };
