@@ -209,9 +209,9 @@ function route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer
     const filters = url.searchParams.get("filters");
     if (filters) {
       const f = JSON.parse(filters) as Record<string, Record<string, boolean>>;
-      if (f["dangling"]?.["true"]) images = images.filter((i) => i.RepoTags.length === 0);
+      if (f["dangling"]?.["true"]) images = images.filter((i) => (i.RepoTags ?? []).length === 0);
       const refs = Object.keys(f["reference"] ?? {});
-      if (refs.length > 0) images = images.filter((i) => i.RepoTags.some((t) => refs.some((r) => t === r || t.startsWith(`${r}:`))));
+      if (refs.length > 0) images = images.filter((i) => (i.RepoTags ?? []).some((t) => refs.some((r) => t === r || t.startsWith(`${r}:`))));
     }
     return json(res, 200, images);
   }

@@ -64,10 +64,10 @@ function isDocumentName(name: string): boolean {
   return !name.startsWith("blobs/") && (name.endsWith(".json") || name === "repositories" || name === "oci-layout" || name.endsWith("/json") || name.endsWith("/VERSION"));
 }
 
-async function readSmall(body: Readable, max: number, name: string): Promise<Buffer> {
+async function readSmall(body: AsyncIterable<Buffer>, max: number, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
+  for await (const chunk of body) {
     size += chunk.length;
     if (size > max) fail(`${JSON.stringify(name)} is larger than ${max} bytes`);
     chunks.push(chunk);
@@ -142,14 +142,12 @@ async function readArchive(store: ImageStore, source: Readable, lease: Lease): P
       }
       case "symlink":
         files.links.set(name, cleanName(posix.join(posix.dirname(name), entry.header.linkname)));
-        entry.body.resume();
         break;
-      case "link":
+      case "hardlink":
         files.links.set(name, cleanName(entry.header.linkname));
-        entry.body.resume();
         break;
       default:
-        entry.body.resume();
+        break;
     }
   }
   return files;

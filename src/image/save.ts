@@ -21,7 +21,7 @@ import {
 } from "../oci/index.js";
 import { wharfError } from "../internal/index.js";
 import type { Provider } from "../content/content.js";
-import { decompress, TarWriter } from "../archive/index.js";
+import { decompress, writeTar, type TarInput } from "../archive/index.js";
 import type { ImageView, SaveFormat } from "./service.js";
 
 interface BlobSource {
@@ -165,25 +165,23 @@ export async function saveArchive(
   signal?: AbortSignal,
 ): Promise<Readable> {
   const { blobs, planned } = await plan(content, images, format);
-  const tar = new TarWriter();
-  const out = tar.stream;
-  (async () => {
-    const mtime = new Date(0);
-    await tar.add({ name: "blobs/", type: "directory", mode: 0o755, mtime });
+  async function* entries(): AsyncGenerator<TarInput> {
+    const dir = (name: string): TarInput => ({ header: { name, type: "directory", mode: 0o755, mtime: 0 } });
+    const file = (name: string, body: Buffer): TarInput => ({ header: { name, type: "file", mode: 0o644, size: body.length, mtime: 0 }, body });
+    yield dir("blobs/");
     const algorithms = new Set([...blobs.keys()].map((d) => d.slice(0, d.indexOf(":"))));
-    for (const alg of algorithms) await tar.add({ name: `blobs/${alg}/`, type: "directory", mode: 0o755, mtime });
+    for (const alg of algorithms) yield dir(`blobs/${alg}/`);
     for (const blob of blobs.values()) {
       signal?.throwIfAborted();
       const body = await blob.open();
-      await tar.add({ name: blobPath(blob.digest), type: "file", mode: 0o644, size: blob.size, mtime }, body);
+      yield { header: { name: blobPath(blob.digest), type: "file", mode: 0o644, size: blob.size, mtime: 0 }, body };
     }
-    await tar.add({ name: "index.json", type: "file", mode: 0o644, mtime }, indexDocument(planned));
-    await tar.add({ name: "oci-layout", type: "file", mode: 0o644, mtime }, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+    yield file("index.json", indexDocument(planned));
+    yield file("oci-layout", Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
     if (format === "docker") {
-      await tar.add({ name: "manifest.json", type: "file", mode: 0o644, mtime }, dockerManifest(planned));
-      await tar.add({ name: "repositories", type: "file", mode: 0o644, mtime }, repositories(planned));
+      yield file("manifest.json", dockerManifest(planned));
+      yield file("repositories", repositories(planned));
     }
-    await tar.finish();
-  })().catch((e: unknown) => out.destroy(e instanceof Error ? e : wharfError("internal", String(e))));
-  return out;
+  }
+  return writeTar(entries());
 }
