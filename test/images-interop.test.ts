@@ -114,6 +114,16 @@ describe("archives between wharfd and a reference dockerd", { skip: !hasCommand(
     assert.equal(ok("docker", ["run", "--rm", "--network", "none", "wharf/hello:1"], dockerd.env).trim(), "hello from wharf");
   });
 
+  test("an imported image has the size docker reports for the same rootfs", () => {
+    const tar = busyboxTar();
+    ok("docker", ["import", "-", "size/check:1"], dockerd.env, tar);
+    wharfCli(wharfd, ["import", "-", "size/check:1"], tar);
+    const size = (env: NodeJS.ProcessEnv) => ok("docker", ["image", "inspect", "--format", "{{.Size}}", "size/check:1"], env).trim();
+    assert.equal(size({ ...process.env, DOCKER_HOST: wharfd.host }), size(dockerd.env));
+    const column = (env: NodeJS.ProcessEnv) => ok("docker", ["images", "--format", "{{.Size}}", "size/check"], env).trim();
+    assert.equal(column({ ...process.env, DOCKER_HOST: wharfd.host }), column(dockerd.env));
+  });
+
   test("an image saved by dockerd loads into wharf with the same id", () => {
     const id = ok("docker", ["import", "-c", "ENV FROM=docker", "-", "docker/made:2"], dockerd.env, busyboxTar()).trim();
     const archive = join(work, "from-docker.tar");

@@ -64,7 +64,7 @@ export class FakeImages implements ImageService {
     const configBytes = JSON.stringify(config);
     const id = digestOf(configBytes);
     const chains = chainIds(diffIds);
-    const layers = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i]!, size: spec.layers?.[i] ?? 100, descriptor: { mediaType: MediaType.OciLayer, digest: diffId, size: spec.layers?.[i] ?? 100 } }));
+    const layers = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i]!, size: spec.layers?.[i] ?? 100, contentSize: spec.layers?.[i] ?? 100, descriptor: { mediaType: MediaType.OciLayer, digest: diffId, size: spec.layers?.[i] ?? 100 } }));
     const manifest = { schemaVersion: 2 as const, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: id, size: configBytes.length }, layers: layers.map((l) => l.descriptor) };
     const view: ImageView = {
       id,
@@ -74,7 +74,7 @@ export class FakeImages implements ImageService {
       tags: [],
       digests: (spec.digests ?? []).map(ref),
       layers,
-      size: layers.reduce((n, l) => n + l.size, 0),
+      size: layers.reduce((n, l) => n + l.contentSize, 0),
       storedAt: new Date("2024-05-02T00:00:00Z"),
     };
     this.#images.set(id, view);

@@ -16,5 +16,5 @@ export type ToWorker =
 
 export type ToMain =
   | { readonly type: "ack"; readonly length: number }
-  | { readonly type: "done"; readonly diffId?: Digest; readonly size?: number }
+  | { readonly type: "done"; readonly diffId?: Digest; readonly size?: number; readonly contentSize: number }
   | { readonly type: "error"; readonly kind: ErrorKind; readonly message: string };

@@ -35,7 +35,7 @@ port.on("message", (msg: ToWorker) => {
       case "end": {
         parser.end();
         writer.finish();
-        send(digester ? { type: "done", diffId: digester.digest(), size: digester.size } : { type: "done" });
+        send(digester ? { type: "done", diffId: digester.digest(), size: digester.size, contentSize: writer.contentSize } : { type: "done", contentSize: writer.contentSize });
         return;
       }
     }

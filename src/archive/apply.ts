@@ -97,9 +97,9 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     await flush();
     run.send({ type: "end" });
     const done = await run.done;
-    if (digester) return { diffId: digester.digest(), size: digester.size };
+    if (digester) return { diffId: digester.digest(), size: digester.size, contentSize: done.contentSize };
     if (done.diffId === undefined || done.size === undefined) throw wharfError("internal", "apply layer: the worker returned no diffID");
-    return { diffId: done.diffId, size: done.size };
+    return { diffId: done.diffId, size: done.size, contentSize: done.contentSize };
   } catch (e) {
     source.destroy();
     // The worker's verdict explains a failure better than the stream error it caused.
@@ -129,8 +129,8 @@ class WorkerRun {
   #wake: (() => void) | undefined;
   failure: WharfError | undefined;
   #settled = false;
-  readonly done: Promise<{ diffId?: Digest; size?: number }>;
-  #resolve!: (v: { diffId?: Digest; size?: number }) => void;
+  readonly done: Promise<{ diffId?: Digest; size?: number; contentSize: number }>;
+  #resolve!: (v: { diffId?: Digest; size?: number; contentSize: number }) => void;
   #reject!: (e: WharfError) => void;
 
   readonly #onFail: () => void;
@@ -151,7 +151,7 @@ class WorkerRun {
           return;
         case "done":
           this.#settled = true;
-          this.#resolve(msg.diffId !== undefined && msg.size !== undefined ? { diffId: msg.diffId, size: msg.size } : {});
+          this.#resolve(msg.diffId !== undefined && msg.size !== undefined ? { diffId: msg.diffId, size: msg.size, contentSize: msg.contentSize } : { contentSize: msg.contentSize });
           return;
         case "error":
           this.fail(new WharfError(msg.kind, msg.message));

@@ -28,6 +28,11 @@ export interface ApplyResult {
   readonly diffId: Digest;
   /** Bytes of the uncompressed tar stream. */
   readonly size: number;
+  /**
+   * Bytes of what the layer puts on disk, counted as docker counts a layer's
+   * size: regular files once per inode, symlinks by their target's length.
+   */
+  readonly contentSize: number;
 }
 
 export interface ApplyOptions {

@@ -54,6 +54,8 @@ export class LayerWriter implements TarSink {
   /** The file whose body is being written. */
   #file: { fd: number; header: TarHeader; full: string } | undefined;
   #name = "";
+  /** See ApplyResult.contentSize. */
+  contentSize = 0;
 
   constructor(root: string, self: Identity) {
     this.#root = root.endsWith("/") ? root.slice(0, -1) : root;
@@ -178,12 +180,14 @@ export class LayerWriter implements TarSink {
         const fd = openSync(full, OPEN_FLAGS, h.mode & 0o777);
         this.#nodes.set(path, { kind: "file" });
         this.#file = { fd, header: h, full };
+        this.contentSize += h.size;
         return;
       }
       case "symlink": {
         if (MOUNT_POINTS.has(path)) throw rejectEntry(h.name, `a symlink at /${path} would redirect a runtime mount`);
         this.#clear(path);
         symlinkSync(h.linkname, full);
+        this.contentSize += Buffer.byteLength(h.linkname);
         this.#nodes.set(path, { kind: "symlink" });
         if (this.#needsChown(h, true)) lchownSync(full, h.uid, h.gid);
         this.#setXattrs(full, h);

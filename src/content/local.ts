@@ -205,11 +205,14 @@ export class LocalStore implements Store {
 
   /**
    * Startup recovery: removes ingests not written to for `olderThanMs`, and
-   * half-created ingest dirs and temp files as old. Ingests held by a writer
-   * in this process are kept. Returns how many entries were removed.
+   * half-created ingest dirs and temp files as old (or, with
+   * `halfCreatedOlderThanMs`, older than that: at startup, when no writer of
+   * this process can be creating one, 0). Ingests held by a writer in this
+   * process are kept. Returns how many entries were removed.
    */
-  async cleanupIngests(olderThanMs: number): Promise<number> {
+  async cleanupIngests(olderThanMs: number, options: { halfCreatedOlderThanMs?: number } = {}): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
+    const halfCutoff = Date.now() - (options.halfCreatedOlderThanMs ?? olderThanMs);
     const root = ingestRoot(this.root);
     let removed = 0;
     let names: string[];
@@ -222,7 +225,7 @@ export class LocalStore implements Store {
       const dir = join(root, name);
       try {
         if (name.startsWith(".")) {
-          if ((await stat(dir)).mtimeMs <= cutoff) {
+          if ((await stat(dir)).mtimeMs <= halfCutoff) {
             await rm(dir, { recursive: true, force: true });
             removed++;
           }
@@ -237,7 +240,7 @@ export class LocalStore implements Store {
           continue;
         }
         for (const inner of await readdir(dir)) {
-          if (inner.startsWith(".") && inner.endsWith(".tmp")) await rm(join(dir, inner), { force: true });
+          if (inner.startsWith(".") && inner.endsWith(".tmp") && (await stat(join(dir, inner))).mtimeMs <= halfCutoff) await rm(join(dir, inner), { force: true });
         }
       } catch (e) {
         if (errnoCode(e) !== "ENOENT") this.#logger.warn("clean up ingest", { dir, error: e });

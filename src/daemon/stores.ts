@@ -12,8 +12,12 @@ interface Closable {
 }
 const canClose = (v: object): v is Closable => typeof (v as Partial<Closable>).close === "function";
 
+const STALE_INGEST_MS = 24 * 60 * 60 * 1000;
+
 export async function openStores(dataRoot: string, logger: Logger): Promise<OpenedImages> {
-  const content = await openLocalStore(join(dataRoot, "content"));
+  const content = await openLocalStore(join(dataRoot, "content"), { logger: logger.with({ module: "content" }) });
+  // Resumable ingests (pulls) keep a day to be resumed; older ones and broken ones go.
+  await content.cleanupIngests(STALE_INGEST_MS, { halfCreatedOlderThanMs: 0 });
   const snapshotter = await openOverlaySnapshotter(join(dataRoot, "snapshots"));
   const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }) });
   return {

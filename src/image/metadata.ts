@@ -9,6 +9,8 @@ export interface LayerRecord {
   readonly diffId: Digest;
   /** Uncompressed size in bytes. */
   readonly size: number;
+  /** See LayerView.contentSize. */
+  readonly contentSize: number;
 }
 
 export interface ImageRecord {
@@ -61,7 +63,7 @@ export async function readDocument(path: string): Promise<ImageDocument> {
     images.set(id, {
       id,
       target: parseDescriptor(r.target, "image target"),
-      layers: r.layers.map((l) => ({ diffId: parseDigest(l.diffId), size: l.size })),
+      layers: r.layers.map((l) => ({ diffId: parseDigest(l.diffId), size: l.size, contentSize: typeof l.contentSize === "number" ? l.contentSize : l.size })),
       storedAt: r.storedAt,
       repoDigests: r.repoDigests ?? [],
     });

@@ -14,6 +14,8 @@ export interface LayerView {
   readonly descriptor: Descriptor;
   /** Uncompressed size in bytes. */
   readonly size: number;
+  /** What the layer puts on disk, as docker counts a layer's size (files once per inode, symlink targets). */
+  readonly contentSize: number;
 }
 
 /** A read-only view of one stored image. */

@@ -80,6 +80,8 @@ interface Loaded {
 }
 
 const EXTRACT_PREFIX = "extract-";
+/** Ingest refs of writes that die with their request (see #abortOneShotIngests). */
+const ONE_SHOT_INGEST = /^(load|import|doc)-/;
 
 export class ImageStore implements ImageService {
   readonly content: ContentStore;
@@ -107,9 +109,21 @@ export class ImageStore implements ImageService {
   static async open(options: ImageStoreOptions): Promise<ImageStore> {
     const doc = await readDocument(join(options.root, "metadata", "images.json"));
     const store = new ImageStore(options, doc);
+    await store.#abortOneShotIngests();
     await store.#loadAll();
     await store.gc();
     return store;
+  }
+
+  /**
+   * Ingests of import, load and document writes belong to one request's
+   * stream: once the process that ran it is gone, nobody can resume them.
+   */
+  async #abortOneShotIngests(): Promise<void> {
+    for (const ingest of await this.content.ingests()) {
+      if (!ONE_SHOT_INGEST.test(ingest.ref)) continue;
+      await this.content.abortIngest(ingest.ref).catch((e: unknown) => this.logger.warn("abort leftover ingest", { ref: ingest.ref, error: e }));
+    }
   }
 
   /** Reads every record's documents; records whose documents are gone are dropped (repair after a crash or bad disk). */
@@ -147,6 +161,7 @@ export class ImageStore implements ImageService {
       chainId: chains[i]!,
       descriptor: loaded.manifest.layers[i]!,
       size: record.layers[i]?.size ?? loaded.manifest.layers[i]?.size ?? 0,
+      contentSize: record.layers[i]?.contentSize ?? record.layers[i]?.size ?? 0,
     }));
     return {
       id: record.id,
@@ -156,7 +171,7 @@ export class ImageStore implements ImageService {
       tags,
       digests: record.repoDigests.map((d) => parseReference(d)),
       layers,
-      size: layers.reduce((n, l) => n + l.size, 0),
+      size: layers.reduce((n, l) => n + l.contentSize, 0),
       storedAt: new Date(record.storedAt),
     };
   }
@@ -302,7 +317,7 @@ export class ImageStore implements ImageService {
       const chainId = chain[i]!;
       lease.addSnapshot(chainId);
       lease.addBlob(layer.descriptor.digest);
-      const size = await this.#unpacking.run(chainId, async () => {
+      const sizes = await this.#unpacking.run(chainId, async () => {
         if (await this.hasSnapshot(chainId)) return this.#storedLayerSize(chainId, layer.descriptor);
         const key = `${EXTRACT_PREFIX}${randomBytes(8).toString("hex")}`;
         lease.addSnapshot(key);
@@ -312,24 +327,26 @@ export class ImageStore implements ImageService {
           if (result.diffId !== layer.diffId) {
             throw wharfError("data-corrupt", `unpack layer ${layer.descriptor.digest}: content is ${result.diffId}, the image config says ${layer.diffId}`);
           }
-          await this.snapshotter.commit(chainId, key, { labels: { "wharf.layer": layer.diffId, "wharf.size": String(result.size) } });
-          return result.size;
+          await this.snapshotter.commit(chainId, key, { labels: layerLabels(layer.diffId, result) });
+          return { size: result.size, contentSize: result.contentSize };
         } catch (e) {
           await this.snapshotter.remove(key).catch(() => {});
           if (isKind(e, "conflict") && (await this.hasSnapshot(chainId))) return this.#storedLayerSize(chainId, layer.descriptor);
           throw e;
         }
       });
-      out.push({ diffId: layer.diffId, size });
+      out.push({ diffId: layer.diffId, ...sizes });
     }
     return out;
   }
 
   /** The uncompressed size of a layer already unpacked, from its snapshot's label. */
-  async #storedLayerSize(chainId: Digest, descriptor: Descriptor): Promise<number> {
+  async #storedLayerSize(chainId: Digest, descriptor: Descriptor): Promise<{ size: number; contentSize: number }> {
     const info = await this.snapshotter.stat(chainId).catch(() => undefined);
     const labelled = Number(info?.labels["wharf.size"]);
-    return Number.isSafeInteger(labelled) ? labelled : descriptor.size;
+    const size = Number.isSafeInteger(labelled) ? labelled : descriptor.size;
+    const content = Number(info?.labels["wharf.content-size"]);
+    return { size, contentSize: Number.isSafeInteger(content) ? content : size };
   }
 
   // ---- ImageService ----------------------------------------------------
@@ -352,7 +369,7 @@ export class ImageStore implements ImageService {
     let layer = 0;
     for (const h of entries) {
       const empty = h.empty_layer === true;
-      const size = empty ? 0 : (image.layers[layer]?.size ?? 0);
+      const size = empty ? 0 : (image.layers[layer]?.contentSize ?? 0);
       if (!empty) layer++;
       items.push({
         id: "<missing>",
@@ -365,7 +382,7 @@ export class ImageStore implements ImageService {
     }
     // Layers without history entries (hand-made images) still show.
     for (; layer < image.layers.length; layer++) {
-      items.push({ id: "<missing>", created: undefined, createdBy: "", tags: [], size: image.layers[layer]!.size, comment: "" });
+      items.push({ id: "<missing>", created: undefined, createdBy: "", tags: [], size: image.layers[layer]!.contentSize, comment: "" });
     }
     items.reverse();
     if (items.length === 0) items.push({ id: image.id, created: image.config.created ? new Date(image.config.created) : undefined, createdBy: "", tags: [], size: 0, comment: "" });
@@ -495,7 +512,7 @@ export class ImageStore implements ImageService {
       lease.addBlob(blob.digest);
       const diffId = applied.diffId;
       try {
-        await this.snapshotter.commit(diffId, key, { labels: { "wharf.layer": diffId, "wharf.size": String(applied.size) } });
+        await this.snapshotter.commit(diffId, key, { labels: layerLabels(diffId, applied) });
       } catch (e) {
         if (!isKind(e, "conflict")) throw e;
         await this.snapshotter.remove(key);
@@ -516,7 +533,7 @@ export class ImageStore implements ImageService {
         manifest: docs.manifest,
         config,
         configDigest: docs.configDigest,
-        layers: [{ diffId, size: applied.size }],
+        layers: [{ diffId, size: applied.size, contentSize: applied.contentSize }],
         names: ref ? [ref] : [],
       });
     } catch (e) {
@@ -583,7 +600,7 @@ export class ImageStore implements ImageService {
     }
     if (chosen.length) {
       const sizes = new Map<string, number>();
-      for (const image of chosen) for (const l of image.layers) sizes.set(l.chainId, l.size);
+      for (const image of chosen) for (const l of image.layers) sizes.set(l.chainId, l.contentSize);
       const collected = await this.gc();
       for (const key of collected.snapshots) {
         if (!key.startsWith("sha256:")) continue;
@@ -599,13 +616,13 @@ export class ImageStore implements ImageService {
     const users = new Map<string, number>();
     for (const v of views) for (const l of v.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
     const seen = new Map<string, number>();
-    for (const v of views) for (const l of v.layers) seen.set(l.chainId, l.size);
+    for (const v of views) for (const l of v.layers) seen.set(l.chainId, l.contentSize);
     const layersSize = [...seen.values()].reduce((a, b) => a + b, 0);
     return {
       layersSize,
       images: views.map((image) => {
         let shared = 0;
-        for (const l of image.layers) if ((users.get(l.chainId) ?? 0) > 1) shared += l.size;
+        for (const l of image.layers) if ((users.get(l.chainId) ?? 0) > 1) shared += l.contentSize;
         return { image, sharedSize: shared, uniqueSize: image.size - shared, containers: this.#usage(image.id).length };
       }),
     };
@@ -671,4 +688,9 @@ function dropImage(images: Map<Digest, ImageRecord>, refs: Map<string, Digest>, 
 
 function shortHex(id: Digest): string {
   return id.slice(id.indexOf(":") + 1, id.indexOf(":") + 13);
+}
+
+/** Snapshot labels of an unpacked layer: its diffID and both of its sizes, so a later image reuses them. */
+function layerLabels(diffId: Digest, applied: { size: number; contentSize: number }): Record<string, string> {
+  return { "wharf.layer": diffId, "wharf.size": String(applied.size), "wharf.content-size": String(applied.contentSize) };
 }
