@@ -28,10 +28,11 @@ import {
   type Reference,
 } from "../oci/index.js";
 import { asWharfError, wharfError } from "../internal/index.js";
-import { decompress, detectCompression, readTar, type TarEntry } from "../archive/index.js";
+import { applyLayer, decompress, detectCompression, readTar, type TarEntry } from "../archive/index.js";
+import { writableDir } from "../snapshot/index.js";
 import type { Lease } from "./gc.js";
 import type { LoadResult } from "./service.js";
-import type { ImageStore } from "./store.js";
+import type { EarlyUnpack, EarlyUnpacks, ImageStore } from "./store.js";
 
 interface StoredFile {
   readonly digest: Digest;
@@ -45,6 +46,79 @@ interface ArchiveFiles {
   readonly stored: Map<string, StoredFile>;
   readonly small: Map<string, Buffer>;
   readonly links: Map<string, string>;
+  readonly early: Early;
+}
+
+/**
+ * Files that look like layers are unpacked while they stream into the
+ * content store, into snapshots without a parent: which file is which
+ * image's layer is only known at the end of the archive, and a layer's own
+ * dir does not depend on what lies below it. unpack() then takes each one
+ * and commits it in its place in the chain; the rest are removed.
+ */
+class Early implements EarlyUnpacks {
+  readonly #byBlob = new Map<Digest, Promise<EarlyUnpack | undefined>>();
+  readonly #store: ImageStore;
+  constructor(store: ImageStore) {
+    this.#store = store;
+  }
+  add(blob: Digest, unpacked: Promise<EarlyUnpack | undefined>): void {
+    if (this.#byBlob.has(blob)) {
+      void unpacked.then((u) => u && this.#store.snapshotter.remove(u.key).catch(() => {}));
+      return;
+    }
+    this.#byBlob.set(blob, unpacked);
+  }
+  async take(blob: Digest): Promise<EarlyUnpack | undefined> {
+    const p = this.#byBlob.get(blob);
+    this.#byBlob.delete(blob);
+    return p;
+  }
+  /** Removes what no layer took. */
+  async discard(): Promise<void> {
+    const left = [...this.#byBlob.values()];
+    this.#byBlob.clear();
+    for (const p of left) {
+      const u = await p;
+      if (u) await this.#store.snapshotter.remove(u.key).catch(() => {});
+    }
+  }
+}
+
+/** Below this size a layer is not worth unpacking early. */
+const EARLY_MIN_BYTES = 64 * 1024;
+
+function looksLikeTar(chunk: Buffer): boolean {
+  return chunk.length >= 262 && chunk.toString("latin1", 257, 262) === "ustar";
+}
+
+async function feed(out: PassThrough | undefined, chunk: Buffer): Promise<void> {
+  if (!out || out.destroyed) return;
+  if (!out.write(chunk)) await new Promise<void>((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+  });
+}
+
+/** Starts unpacking a file that looks like a layer; resolves to undefined when it is not one after all. */
+async function startEarly(store: ImageStore, lease: Lease): Promise<{ input: PassThrough; done: Promise<EarlyUnpack | undefined> }> {
+  const key = `extract-load-${randomBytes(8).toString("hex")}`;
+  lease.addSnapshot(key);
+  const mounts = await store.snapshotter.prepare(key);
+  const input = new PassThrough({ highWaterMark: 1 << 20 });
+  const done = applyLayer(writableDir(mounts), input).then(
+    (r) => ({ key, ...r }),
+    async () => {
+      await store.snapshotter.remove(key).catch(() => {});
+      return undefined;
+    },
+  );
+  return { input, done };
 }
 
 const BLOB_PATH_RE = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
@@ -76,7 +150,7 @@ async function readSmall(body: AsyncIterable<Buffer>, max: number, name: string)
 }
 
 /** Streams one archive file into the content store, hashing the uncompressed form too when it is compressed. */
-async function storeFile(store: ImageStore, entry: TarEntry, name: string, lease: Lease): Promise<{ file: StoredFile; bytes?: Buffer }> {
+async function storeFile(store: ImageStore, files: ArchiveFiles, entry: TarEntry, name: string, lease: Lease): Promise<{ file: StoredFile; bytes?: Buffer }> {
   const m = BLOB_PATH_RE.exec(name);
   const expected = m ? parseDigest(`${m[1]}:${m[2]}`) : undefined;
   const writer = await store.content.writer(`load-${randomBytes(8).toString("hex")}`, expected ? { digest: expected, size: entry.header.size } : { size: entry.header.size });
@@ -85,17 +159,29 @@ async function storeFile(store: ImageStore, entry: TarEntry, name: string, lease
   let compressed = false;
   let inflate: PassThrough | undefined;
   let diffDone: Promise<Digest> | undefined;
+  let early: { input: PassThrough; done: Promise<EarlyUnpack | undefined> } | undefined;
   try {
     for await (const chunk of entry.body as AsyncIterable<Buffer>) {
       if (first) {
         first = false;
         compressed = detectCompression(chunk) !== "none";
+        if ((compressed || looksLikeTar(chunk)) && entry.header.size >= EARLY_MIN_BYTES) early = await startEarly(store, lease);
         if (compressed) {
           inflate = new PassThrough();
           const digester = new Digester();
           const plain = decompress(inflate);
+          const toApply = early?.input;
           diffDone = (async () => {
-            for await (const c of plain as AsyncIterable<Buffer>) digester.update(c);
+            try {
+              for await (const c of plain as AsyncIterable<Buffer>) {
+                digester.update(c);
+                await feed(toApply, c);
+              }
+            } catch (e) {
+              toApply?.destroy(e as Error);
+              throw e;
+            }
+            toApply?.end();
             return digester.digest();
           })();
           diffDone.catch(() => {});
@@ -103,11 +189,14 @@ async function storeFile(store: ImageStore, entry: TarEntry, name: string, lease
       }
       keep?.push(chunk);
       if (inflate && !inflate.write(chunk)) await new Promise((r) => inflate!.once("drain", r));
+      else if (!compressed) await feed(early?.input, chunk);
       await writer.write(chunk);
     }
     inflate?.end();
+    if (!compressed) early?.input.end();
     const info = await writer.commit();
     lease.addBlob(info.digest);
+    if (early) files.early.add(info.digest, early.done);
     let diffId = info.digest;
     if (diffDone) {
       try {
@@ -120,13 +209,15 @@ async function storeFile(store: ImageStore, entry: TarEntry, name: string, lease
     return { file: { digest: info.digest, size: info.size, diffId, compressed }, ...(keep ? { bytes: Buffer.concat(keep) } : {}) };
   } catch (e) {
     inflate?.destroy();
+    early?.input.destroy();
+    if (early) void early.done.then((u) => u && store.snapshotter.remove(u.key).catch(() => {}));
     await writer.abort().catch(() => {});
     throw e;
   }
 }
 
-async function readArchive(store: ImageStore, source: Readable, lease: Lease): Promise<ArchiveFiles> {
-  const files: ArchiveFiles = { stored: new Map(), small: new Map(), links: new Map() };
+async function readArchive(store: ImageStore, source: Readable, lease: Lease, early: Early): Promise<ArchiveFiles> {
+  const files: ArchiveFiles = { stored: new Map(), small: new Map(), links: new Map(), early };
   for await (const entry of readTar(source)) {
     const name = cleanName(entry.header.name);
     switch (entry.header.type) {
@@ -134,7 +225,7 @@ async function readArchive(store: ImageStore, source: Readable, lease: Lease): P
         if (isDocumentName(name)) {
           files.small.set(name, await readSmall(entry.body, MAX_DOCUMENT_BYTES, name));
         } else {
-          const { file, bytes } = await storeFile(store, entry, name, lease);
+          const { file, bytes } = await storeFile(store, files, entry, name, lease);
           files.stored.set(name, file);
           if (bytes) files.small.set(name, bytes);
         }
@@ -257,8 +348,9 @@ function resolveManifest(files: ArchiveFiles, desc: Descriptor, depth: number): 
 }
 
 export async function loadArchive(store: ImageStore, source: Readable, lease: Lease, signal?: AbortSignal): Promise<LoadResult> {
+  const early = new Early(store);
   try {
-    const files = await readArchive(store, source, lease);
+    const files = await readArchive(store, source, lease, early);
     const manifestJson = files.small.get("manifest.json");
     const indexJson = files.small.get("index.json");
     let pending: PendingImage[];
@@ -269,7 +361,7 @@ export async function loadArchive(store: ImageStore, source: Readable, lease: Le
     // Verify and unpack every image before recording any.
     const ready = [];
     for (const image of pending) {
-      const sizes = await store.unpack(image.layers, lease, signal);
+      const sizes = await store.unpack(image.layers, lease, { ...(signal ? { signal } : {}), early: files.early });
       const config = parseImageConfig(image.configBytes);
       const configDigest = await store.putDocument(image.configBytes, lease);
       let manifest = image.manifest;
@@ -286,5 +378,7 @@ export async function loadArchive(store: ImageStore, source: Readable, lease: Le
     return { names, ids };
   } catch (e) {
     throw asWharfError(e, "load");
+  } finally {
+    await early.discard();
   }
 }

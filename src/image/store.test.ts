@@ -283,3 +283,40 @@ test("history lists layers newest first with the image id on top", async () => {
     assert.deepEqual(history[0]!.tags, ["h:latest"]);
   });
 });
+
+test("a multi-layer docker-archive loads with every layer stacked in its place, gzip and plain alike", async () => {
+  await withRoot(async (root) => {
+    const store = await openStore(root);
+    const big = "x".repeat(200 * 1024); // above the size at which layers are unpacked while they stream
+    const layer1 = await rootfsTar({ "etc/base": big, "etc/gone": "old\n" });
+    const layer2 = await rootfsTar({ "etc/top": big, "etc/.wh.gone": "" });
+    const layer2gz = await collect(Readable.from([layer2]).pipe(createGzip()));
+    const diffIds = [digestOf(layer1), digestOf(layer2)];
+    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: { Cmd: ["sh"] }, rootfs: { type: "layers", diff_ids: diffIds }, history: [{ created_by: "a" }, { created_by: "b" }] }));
+    const configName = `${digestOf(config).slice(7)}.json`;
+    // manifest.json first: the layers' places are known only from it, yet the early unpack must not care about order.
+    const manifest = Buffer.from(JSON.stringify([{ Config: configName, RepoTags: ["multi/layer:2"], Layers: ["l2/layer.tar", "l1/layer.tar"].reverse() }]));
+    const dir = await mkdtemp(join(tmpdir(), "wharf-archive-"));
+    try {
+      await mkdir(join(dir, "l1"));
+      await mkdir(join(dir, "l2"));
+      await writeFile(join(dir, "l1", "layer.tar"), layer1);
+      await writeFile(join(dir, "l2", "layer.tar"), layer2gz);
+      await writeFile(join(dir, configName), config);
+      await writeFile(join(dir, "manifest.json"), manifest);
+      const archive = execFileSync("tar", ["-C", dir, "-cf", "-", "manifest.json", "l2", configName, "l1"], { maxBuffer: 1 << 26 });
+      const result = await store.load(streamOf(archive));
+      assert.deepEqual(result.names, ["multi/layer:2"]);
+      const image = await store.get("multi/layer:2");
+      assert.deepEqual(image.layers.map((l) => l.diffId), diffIds);
+      const top = await store.snapshotter.stat(image.layers[1]!.chainId);
+      assert.equal(top.parent, image.layers[0]!.chainId);
+      assert.equal(image.layers[1]!.contentSize, big.length);
+      const snapshots = await store.snapshotter.list();
+      assert.deepEqual(snapshots.filter((s) => s.kind !== "committed"), [], "no early unpack is left behind");
+      assert.equal(snapshots.length, 2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

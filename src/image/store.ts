@@ -8,7 +8,7 @@
 // record last; removal drops the record first and collects afterwards.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { PassThrough, Transform, type Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import {
   chainIds,
   digestOf,
@@ -310,7 +310,8 @@ export class ImageStore implements ImageService {
    * Unpacks each layer into its committed snapshot (chainID), skipping those
    * that exist; verifies each diffID. Returns the uncompressed sizes.
    */
-  async unpack(layers: readonly { descriptor: Descriptor; diffId: Digest }[], lease: Lease, signal?: AbortSignal): Promise<LayerRecord[]> {
+  async unpack(layers: readonly { descriptor: Descriptor; diffId: Digest }[], lease: Lease, options: { signal?: AbortSignal; early?: EarlyUnpacks } = {}): Promise<LayerRecord[]> {
+    const { signal, early } = options;
     const chain = chainIds(layers.map((l) => l.diffId));
     const out: LayerRecord[] = [];
     for (const [i, layer] of layers.entries()) {
@@ -319,6 +320,18 @@ export class ImageStore implements ImageService {
       lease.addBlob(layer.descriptor.digest);
       const sizes = await this.#unpacking.run(chainId, async () => {
         if (await this.hasSnapshot(chainId)) return this.#storedLayerSize(chainId, layer.descriptor);
+        const done = await early?.take(layer.descriptor.digest);
+        if (done && done.diffId === layer.diffId) {
+          try {
+            await this.snapshotter.commit(chainId, done.key, { labels: layerLabels(layer.diffId, done), ...(i > 0 ? { parent: chain[i - 1]! } : {}) });
+            return { size: done.size, contentSize: done.contentSize };
+          } catch (e) {
+            await this.snapshotter.remove(done.key).catch(() => {});
+            if (isKind(e, "conflict") && (await this.hasSnapshot(chainId))) return this.#storedLayerSize(chainId, layer.descriptor);
+            throw e;
+          }
+        }
+        if (done) await this.snapshotter.remove(done.key).catch(() => {});
         const key = `${EXTRACT_PREFIX}${randomBytes(8).toString("hex")}`;
         lease.addSnapshot(key);
         const mounts = await this.snapshotter.prepare(key, i > 0 ? chain[i - 1] : undefined, { labels: { "wharf.layer": layer.diffId } });
@@ -492,21 +505,11 @@ export class ImageStore implements ImageService {
     try {
       // One pass: the uncompressed tar is written to the content store as it
       // is applied to the snapshot.
-      const plain = decompress(source);
-      const toStore = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          writer.write(chunk).then(() => cb(null, chunk), cb);
-        },
-      });
-      const toApply = new PassThrough({ highWaterMark: 1 << 20 });
-      const fail = (e: unknown) => {
-        toApply.destroy(e as Error);
-        plain.destroy();
-      };
-      plain.on("error", fail);
-      toStore.on("error", fail);
-      plain.pipe(toStore).pipe(toApply);
+      const toApply = new PassThrough({ highWaterMark: TEE_BATCH });
+      const fed = teeToWriter(decompress(source), writer, toApply);
+      fed.catch(() => {});
       const applied = await applyLayer(writableDir(mounts), toApply, options.signal ? { signal: options.signal } : {});
+      await fed;
       const blob = await writer.commit({ digest: applied.diffId, size: applied.size });
       committed = true;
       lease.addBlob(blob.digest);
@@ -690,7 +693,60 @@ function shortHex(id: Digest): string {
   return id.slice(id.indexOf(":") + 1, id.indexOf(":") + 13);
 }
 
+/** A layer unpacked into an active snapshot without a parent, before its place in a chain was known. */
+export interface EarlyUnpack {
+  readonly key: string;
+  readonly diffId: Digest;
+  readonly size: number;
+  readonly contentSize: number;
+}
+
+/** Early unpacks by blob digest; each is taken (and then owned) by at most one layer. */
+export interface EarlyUnpacks {
+  take(blob: Digest): Promise<EarlyUnpack | undefined>;
+}
+
 /** Snapshot labels of an unpacked layer: its diffID and both of its sizes, so a later image reuses them. */
 function layerLabels(diffId: Digest, applied: { size: number; contentSize: number }): Record<string, string> {
   return { "wharf.layer": diffId, "wharf.size": String(applied.size), "wharf.content-size": String(applied.contentSize) };
+}
+
+const TEE_BATCH = 1 << 20;
+
+/**
+ * Copies `source` to the content writer and to `out` at once, in batches of
+ * TEE_BATCH bytes: the disk write of one batch overlaps the apply of the next,
+ * so an import costs the slower of the two, not their sum. Ends `out`; on a
+ * failure destroys it (and the source), so its reader fails too.
+ */
+async function teeToWriter(source: Readable, writer: { write(chunk: Buffer): Promise<void> }, out: PassThrough): Promise<void> {
+  let pending: Promise<void> = Promise.resolve();
+  let parts: Buffer[] = [];
+  let size = 0;
+  const closed = new Promise<void>((resolve) => out.once("close", resolve));
+  const flush = async (): Promise<void> => {
+    if (size === 0) return;
+    const batch = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    parts = [];
+    size = 0;
+    await pending; // one disk write in flight
+    pending = writer.write(batch);
+    pending.catch(() => {});
+    if (out.destroyed) throw wharfError("cancelled", "import: the layer apply stopped");
+    if (!out.write(batch)) await Promise.race([new Promise((r) => out.once("drain", r)), closed]);
+  };
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= TEE_BATCH) await flush();
+    }
+    await flush();
+    await pending;
+    out.end();
+  } catch (e) {
+    source.destroy();
+    out.destroy(e instanceof Error ? e : wharfError("internal", String(e)));
+    throw e;
+  }
 }

@@ -37,6 +37,24 @@ snapshotterConformance("overlay", async () => {
 });
 
 describe("overlay snapshotter", () => {
+  it("commits a snapshot prepared without a parent onto a parent given at commit, and survives a reopen", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    await s.prepare("base-k");
+    await s.commit("base", "base-k");
+    await s.prepare("early");
+    await s.commit("top", "early", { parent: "base" });
+    assert.equal((await s.stat("top")).parent, "base");
+    const [mount] = await s.prepare("ctr", "top");
+    assert.ok(mount?.options.includes(`lowerdir=${join(root, "2", "fs")}:${join(root, "1", "fs")}`));
+    assert.equal((await (await openOverlaySnapshotter(root)).stat("top")).parent, "base");
+    await s.prepare("stacked", "base");
+    await assert.rejects(s.commit("x", "stacked", { parent: "base" }), (e) => isKind(e, "precondition"));
+    await s.prepare("orphan");
+    await assert.rejects(s.commit("y", "orphan", { parent: "ctr" }), (e) => isKind(e, "precondition"));
+  });
+
   it("lays snapshots out as <root>/<id>/{fs,work} and describes mounts with nearest parent first", async (t) => {
     const root = await tempRoot();
     t.after(() => removeRoot(root));

@@ -124,7 +124,7 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.#mountsOf(r, action);
   }
 
-  async commit(name: string, key: string, options: { labels?: Record<string, string> } = {}): Promise<void> {
+  async commit(name: string, key: string, options: { labels?: Record<string, string>; parent?: string } = {}): Promise<void> {
     const action = `commit snapshot ${JSON.stringify(key)} as ${JSON.stringify(name)}`;
     checkKey(name, action, "name");
     const labels = options.labels === undefined ? undefined : checkLabels(options.labels, action);
@@ -132,7 +132,14 @@ export class OverlaySnapshotter implements Snapshotter {
       const r = this.#get(key, action);
       if (r.kind !== "active") throw wharfError("precondition", `${action}: it is ${r.kind === "view" ? "a view" : "committed"}; only active snapshots can be committed`);
       if (name !== key && this.#byKey.has(name)) throw wharfError("conflict", `${action}: a snapshot named ${JSON.stringify(name)} exists`);
-      const committed: SnapshotRecord = { ...r, key: name, kind: "committed", labels: labels ?? r.labels };
+      let parent = r.parent;
+      if (options.parent !== undefined) {
+        if (r.parent !== undefined) throw wharfError("precondition", `${action}: it already stacks on ${JSON.stringify(r.parent)}`);
+        const p = this.#get(options.parent, action);
+        if (p.kind !== "committed") throw wharfError("precondition", `${action}: parent ${JSON.stringify(options.parent)} is not committed`);
+        parent = options.parent;
+      }
+      const committed: SnapshotRecord = { ...r, key: name, kind: "committed", labels: labels ?? r.labels, ...(parent !== undefined ? { parent } : {}) };
       try {
         await writeRecord(this.root, committed);
       } catch (e) {

@@ -54,8 +54,12 @@ export interface Snapshotter {
   view(key: string, parent: string, options?: { labels?: Record<string, string> }): Promise<Mount[]>;
   /** The mounts of an active snapshot or view. */
   mounts(key: string): Promise<Mount[]>;
-  /** Turns active `key` into committed `name`; conflict when `name` exists (the active one is kept). */
-  commit(name: string, key: string, options?: { labels?: Record<string, string> }): Promise<void>;
+  /**
+   * Turns active `key` into committed `name`; conflict when `name` exists (the active one is kept).
+   * `parent` stacks a snapshot prepared without a parent on a committed one: a layer unpacked
+   * before its place in a chain was known (a layer's own dir does not depend on what is below it).
+   */
+  commit(name: string, key: string, options?: { labels?: Record<string, string>; parent?: string }): Promise<void>;
   /** Removes a snapshot; conflict when committed children still use it. */
   remove(key: string): Promise<void>;
   list(): Promise<SnapshotInfo[]>;
