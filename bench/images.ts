@@ -94,39 +94,44 @@ interface Side {
   idleRssKb: number;
 }
 
-async function benchSide(name: string, start: () => Promise<Daemon>, work: string): Promise<Side> {
-  const side: Side = { import: [], save: [], load: [], list: [], inspect: [], idleRssKb: 0 };
-  const d = await start();
-  try {
-    // Idle memory: after start, before any work.
-    await new Promise((r) => setTimeout(r, 2000));
-    side.idleRssKb = daemonRss(d);
-    const archive = join(work, `${name}-debian.tar`);
-    for (let i = 0; i < RUNS; i++) {
-      side.import.push(timed(() => docker(d, ["import", rootfs, `bench/debian:${i}`])));
+/**
+ * Both daemons run at once and every measure alternates between them run by
+ * run (wharf first on even runs, docker first on odd ones), so that a drift in
+ * the machine's load weighs on both sides alike.
+ */
+async function benchBoth(sides: { name: string; d: Daemon; side: Side }[], work: string): Promise<void> {
+  const ordered = (i: number) => (i % 2 === 0 ? sides : [...sides].reverse());
+  // Idle memory: after start, before any work.
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const s of sides) s.side.idleRssKb = daemonRss(s.d);
+  const archive = (name: string) => join(work, `${name}-debian.tar`);
+  for (let i = 0; i < RUNS; i++) for (const { d, side } of ordered(i)) side.import.push(timed(() => docker(d, ["import", rootfs, `bench/debian:${i}`])));
+  for (const { d } of sides) for (let i = 1; i < RUNS; i++) docker(d, ["rmi", `bench/debian:${i}`]);
+  for (let i = 0; i < RUNS; i++) {
+    for (const { name, d, side } of ordered(i)) {
+      await rm(archive(name), { force: true });
+      side.save.push(timed(() => docker(d, ["save", "-o", archive(name), "bench/debian:0"])));
     }
-    for (let i = 1; i < RUNS; i++) docker(d, ["rmi", `bench/debian:${i}`]);
-    for (let i = 0; i < RUNS; i++) {
-      await rm(archive, { force: true });
-      side.save.push(timed(() => docker(d, ["save", "-o", archive, "bench/debian:0"])));
-    }
-    for (let i = 0; i < RUNS; i++) {
+  }
+  for (let i = 0; i < RUNS; i++) {
+    for (const { name, d, side } of ordered(i)) {
       docker(d, ["rmi", "bench/debian:0"]);
-      side.load.push(timed(() => docker(d, ["load", "-q", "-i", archive])));
+      side.load.push(timed(() => docker(d, ["load", "-q", "-i", archive(name)])));
     }
-    // 200 distinct small images.
-    const tiny = execFileSync("tar", ["-cf", "-", "-C", projectRoot, "package.json"]);
-    for (let i = 0; i < IMAGES; i++) docker(d, ["import", "-c", `ENV N=${i}`, "-", `bench/many:${i}`], tiny);
+  }
+  // 200 distinct small images.
+  const tiny = execFileSync("tar", ["-cf", "-", "-C", projectRoot, "package.json"]);
+  for (const { d } of sides) for (let i = 0; i < IMAGES; i++) docker(d, ["import", "-c", `ENV N=${i}`, "-", `bench/many:${i}`], tiny);
+  for (const { d, side } of sides) {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     for (let i = 0; i < 10; i++) await get(d.socket, "/v1.41/images/json", agent);
     for (let i = 0; i < REQUESTS; i++) side.list.push(await get(d.socket, "/v1.41/images/json", agent));
     for (let i = 0; i < REQUESTS; i++) side.inspect.push(await get(d.socket, `/v1.41/images/bench/many:${i % IMAGES}/json`, agent));
     agent.destroy();
-    return side;
-  } finally {
-    await d.stop();
   }
 }
+
+const emptySide = (): Side => ({ import: [], save: [], load: [], list: [], inspect: [], idleRssKb: 0 });
 
 function fmt(ms: number): string {
   return ms >= 100 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(2)} ms`;
@@ -137,8 +142,19 @@ async function main(): Promise<void> {
   try {
     const sizeMb = (await stat(rootfs)).size / 1e6;
     console.log(`rootfs: ${rootfs} (${sizeMb.toFixed(0)} MB), ${RUNS} runs each, ${IMAGES} images, ${REQUESTS} requests\n`);
-    const wharf = await benchSide("wharf", () => startWharfd(), work);
-    const dockerSide = await benchSide("docker", () => startDockerd(), work);
+    const wharf = emptySide();
+    const dockerSide = emptySide();
+    const wharfd = await startWharfd();
+    try {
+      const dockerd = await startDockerd();
+      try {
+        await benchBoth([{ name: "wharf", d: wharfd, side: wharf }, { name: "docker", d: dockerd, side: dockerSide }], work);
+      } finally {
+        await dockerd.stop();
+      }
+    } finally {
+      await wharfd.stop();
+    }
     const rows: [string, number, number, string][] = [
       ["import (median)", median(wharf.import), median(dockerSide.import), "≤ 0.5"],
       ["save (median)", median(wharf.save), median(dockerSide.save), "≤ 0.5"],

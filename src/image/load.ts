@@ -85,6 +85,8 @@ class Early implements EarlyUnpacks {
   }
 }
 
+const LOAD_BATCH = 1 << 20;
+
 /** Below this size a layer is not worth unpacking early. */
 const EARLY_MIN_BYTES = 64 * 1024;
 
@@ -160,38 +162,58 @@ async function storeFile(store: ImageStore, files: ArchiveFiles, entry: TarEntry
   let inflate: PassThrough | undefined;
   let diffDone: Promise<Digest> | undefined;
   let early: { input: PassThrough; done: Promise<EarlyUnpack | undefined> } | undefined;
+  // Bytes go on in batches: one disk write of a batch overlaps reading the next.
+  let pendingWrite: Promise<void> = Promise.resolve();
+  let parts: Buffer[] = [];
+  let partsSize = 0;
+  const onBatch = async (chunk: Buffer): Promise<void> => {
+    if (first) {
+      first = false;
+      compressed = detectCompression(chunk) !== "none";
+      if ((compressed || looksLikeTar(chunk)) && entry.header.size >= EARLY_MIN_BYTES) early = await startEarly(store, lease);
+      if (compressed) {
+        inflate = new PassThrough();
+        const digester = new Digester();
+        const plain = decompress(inflate);
+        const toApply = early?.input;
+        diffDone = (async () => {
+          try {
+            for await (const c of plain as AsyncIterable<Buffer>) {
+              digester.update(c);
+              await feed(toApply, c);
+            }
+          } catch (e) {
+            toApply?.destroy(e as Error);
+            throw e;
+          }
+          toApply?.end();
+          return digester.digest();
+        })();
+        diffDone.catch(() => {});
+      }
+    }
+    keep?.push(chunk);
+    if (inflate && !inflate.write(chunk)) await new Promise((r) => inflate!.once("drain", r));
+    else if (!compressed) await feed(early?.input, chunk);
+    await pendingWrite;
+    pendingWrite = writer.write(chunk);
+    pendingWrite.catch(() => {});
+  };
+  const flush = async (): Promise<void> => {
+    if (partsSize === 0) return;
+    const batch = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partsSize);
+    parts = [];
+    partsSize = 0;
+    await onBatch(batch);
+  };
   try {
     for await (const chunk of entry.body as AsyncIterable<Buffer>) {
-      if (first) {
-        first = false;
-        compressed = detectCompression(chunk) !== "none";
-        if ((compressed || looksLikeTar(chunk)) && entry.header.size >= EARLY_MIN_BYTES) early = await startEarly(store, lease);
-        if (compressed) {
-          inflate = new PassThrough();
-          const digester = new Digester();
-          const plain = decompress(inflate);
-          const toApply = early?.input;
-          diffDone = (async () => {
-            try {
-              for await (const c of plain as AsyncIterable<Buffer>) {
-                digester.update(c);
-                await feed(toApply, c);
-              }
-            } catch (e) {
-              toApply?.destroy(e as Error);
-              throw e;
-            }
-            toApply?.end();
-            return digester.digest();
-          })();
-          diffDone.catch(() => {});
-        }
-      }
-      keep?.push(chunk);
-      if (inflate && !inflate.write(chunk)) await new Promise((r) => inflate!.once("drain", r));
-      else if (!compressed) await feed(early?.input, chunk);
-      await writer.write(chunk);
+      parts.push(chunk);
+      partsSize += chunk.length;
+      if (partsSize >= LOAD_BATCH) await flush();
     }
+    await flush();
+    await pendingWrite;
     inflate?.end();
     if (!compressed) early?.input.end();
     const info = await writer.commit();
