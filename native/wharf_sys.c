@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -47,6 +49,9 @@ static const char *errno_name(int e) {
     case ERANGE: return "ERANGE";
     case EDQUOT: return "EDQUOT";
     case ENOSYS: return "ENOSYS";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EPIPE: return "EPIPE";
+    case ENOTCONN: return "ENOTCONN";
     default: return "EUNKNOWN";
   }
 }
@@ -294,6 +299,33 @@ static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+
+/* A write-only connection to a SOCK_SEQPACKET unix socket (conmon's attach
+ * socket), which libuv cannot open. The read side is shut at once so the
+ * peer never blocks writing output nobody reads; the caller writes with
+ * fs.write and closes with fs.close. */
+static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (argc < 1 || !get_str(env, argv[0], addr.sun_path, sizeof addr.sun_path, 0, NULL))
+    return throw_type(env, "seqpacketConnect(path)");
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", addr.sun_path);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "connect", addr.sun_path);
+  }
+  shutdown(fd, SHUT_RD);
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -305,6 +337,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"renameNoReplace", NULL, js_rename_noreplace, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"seqpacketConnect", NULL, js_seqpacket_connect, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,6 +1,8 @@
 // api: the Docker Engine API that wharfd serves — router, server, the one
 // error → status map, wire types — and the client the CLI uses (client.ts).
 import type { Logger } from "../internal/index.js";
+import { containerRoutes, type ContainerDeps } from "./routes/containers.js";
+import { eventRoutes } from "./routes/events.js";
 import { imageRoutes } from "./routes/images.js";
 import { systemRoutes, type SystemDeps } from "./routes/system.js";
 import { Router } from "./router.js";
@@ -11,17 +13,22 @@ export { Router, type Handler, type Match, type Method, type RequestContext, typ
 export { Filters, parseBool, Query } from "./query.js";
 export { httpError, logHandledError, statusOfKind, type HttpError } from "./status.js";
 export type { EngineFacts, HostFacts, SystemDeps } from "./routes/system.js";
+export type { ContainerDeps } from "./routes/containers.js";
 export * from "./wire.js";
 
 /** Every route wharfd serves today. */
-export function engineRouter(deps: SystemDeps): Router {
+export function engineRouter(deps: SystemDeps & { readonly containers?: ContainerDeps }): Router {
   const router = new Router();
   systemRoutes(router, deps);
   imageRoutes(router, deps.images);
+  if (deps.containers) {
+    containerRoutes(router, deps.containers);
+    eventRoutes(router, deps.containers.events);
+  }
   return router;
 }
 
 /** The Engine API server for the given engine parts. */
-export function engineServer(deps: SystemDeps & { readonly logger: Logger }): ApiServer {
+export function engineServer(deps: SystemDeps & { readonly logger: Logger; readonly containers?: ContainerDeps }): ApiServer {
   return new ApiServer({ router: engineRouter(deps), logger: deps.logger, serverVersion: deps.engine.version });
 }

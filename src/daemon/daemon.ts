@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { engineServer, type ApiServer, type EngineFacts } from "../api/index.js";
+import { engineServer, type ApiServer, type ContainerDeps, type EngineFacts } from "../api/index.js";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
 import type { DaemonConfig } from "./config.js";
@@ -42,13 +42,15 @@ async function engineId(dataRoot: string): Promise<string> {
 /** The image service the engine serves, and how to close what backs it. */
 export interface OpenedImages {
   readonly images: ImageService;
+  /** The container engine, when the parts include one. */
+  readonly containers?: ContainerDeps;
   close(): Promise<void>;
 }
 
 export interface DaemonParts {
   readonly build: BuildInfo;
   readonly logger: Logger;
-  openImages(dataRoot: string, logger: Logger): Promise<OpenedImages>;
+  openImages(dataRoot: string, logger: Logger, execRoot: string): Promise<OpenedImages>;
 }
 
 export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Promise<RunningDaemon> {
@@ -67,7 +69,7 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       await mkdir(dirname(socket), { recursive: true, mode: 0o711 });
       await clearStaleSocket(socket);
     }
-    const opened = await parts.openImages(config.dataRoot, logger);
+    const opened = await parts.openImages(config.dataRoot, logger, config.execRoot);
     cleanups.push(() => opened.close());
     const images = opened.images;
     const engine: EngineFacts = {
@@ -79,7 +81,7 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       dataRoot: config.dataRoot,
       debug: config.debug,
     };
-    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }) });
+    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }), ...(opened.containers ? { containers: opened.containers } : {}) });
     for (const socket of config.sockets) {
       await server.listen(socket);
       cleanups.push(() => rm(socket, { force: true }));

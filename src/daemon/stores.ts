@@ -2,8 +2,9 @@
 // and the image store over them.
 import { join } from "node:path";
 import { openLocalStore } from "../content/index.js";
+import { ContainerEngine, ExecManager } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
-import type { Logger } from "../internal/index.js";
+import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
 import type { OpenedImages } from "./daemon.js";
 
@@ -14,17 +15,25 @@ const canClose = (v: object): v is Closable => typeof (v as Partial<Closable>).c
 
 const STALE_INGEST_MS = 24 * 60 * 60 * 1000;
 
-export async function openStores(dataRoot: string, logger: Logger): Promise<OpenedImages> {
+export async function openStores(dataRoot: string, logger: Logger, execRoot?: string): Promise<OpenedImages> {
   const content = await openLocalStore(join(dataRoot, "content"), { logger: logger.with({ module: "content" }) });
   // Resumable ingests (pulls) keep a day to be resumed; older ones and broken ones go.
   await content.cleanupIngests(STALE_INGEST_MS, { halfCreatedOlderThanMs: 0 });
   const snapshotter = await openOverlaySnapshotter(join(dataRoot, "snapshots"));
-  const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }) });
+  // The container engine opens after the image store; until then no image is in use.
+  let containers: ContainerEngine | undefined;
+  const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }), usage: (id) => containers?.usingImage(id) ?? [] });
+  const events = new EventBus();
+  if (execRoot !== undefined) {
+    containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }) });
+  }
+  const engine = containers;
   return {
     images,
+    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events } } : {}),
     async close() {
       // Top down: the image store may still write through the others.
-      for (const part of [images, snapshotter, content]) if (canClose(part)) await part.close();
+      for (const part of [engine, images, snapshotter, content]) if (part && canClose(part)) await part.close();
     },
   };
 }

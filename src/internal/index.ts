@@ -4,3 +4,4 @@ export * from "./atomic.js";
 export * from "./logger.js";
 export * from "./lock.js";
 export * from "./sys.js";
+export * from "./events.js";

@@ -18,6 +18,8 @@ export interface Sys {
   llistxattr(path: string): string[];
   lremovexattr(path: string, name: string): void;
   renameNoReplace(from: string, to: string): void;
+  /** A blocking, write-only fd connected to a SOCK_SEQPACKET unix socket. */
+  seqpacketConnect(path: string): number;
 }
 
 export const MountFlags = {

@@ -5,3 +5,4 @@ export * from "./descriptor.js";
 export * from "./platform.js";
 export * from "./reference.js";
 export * from "./config.js";
+export * from "./runtime-spec.js";

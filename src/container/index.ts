@@ -1,0 +1,7 @@
+// container: the engine objects users run: records, lifecycle, stdio and exec.
+export * from "./types.js";
+export * from "./engine.js";
+export * from "./merge.js";
+export * from "./files.js";
+export { ContainerPaths } from "./paths.js";
+export * from "./exec.js";

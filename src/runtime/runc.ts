@@ -1,0 +1,141 @@
+// The OCI runtime binary (runc by default, any runc-compatible one by
+// `--runtime`), driven through its command line with its state under our own
+// `--root`. Each call is one short-lived process; its stderr becomes the
+// error's detail, with runc's log prefix stripped.
+import { execFile } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { wharfError, type WharfError } from "../internal/index.js";
+
+export interface RuntimeState {
+  readonly id: string;
+  readonly pid: number;
+  /** `creating`, `created`, `running`, `paused`, `stopped`. */
+  readonly status: string;
+  readonly bundle: string;
+}
+
+export interface RuntimeStats {
+  readonly cpu?: { usage?: { total?: number; percpu?: number[]; kernel?: number; user?: number }; throttling?: Record<string, number> };
+  readonly memory?: { usage?: { usage?: number; max?: number; limit?: number; failcnt?: number }; cache?: number; raw?: Record<string, number> };
+  readonly pids?: { current?: number; limit?: number };
+  readonly blkio?: Record<string, { major: number; minor: number; op: string; value: number }[] | undefined>;
+  readonly network_interfaces?: unknown;
+}
+
+/** The part of runc's message worth showing: `time="…" level=error msg="X"` → X. */
+export function runtimeMessage(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const msgs = lines.map((l) => {
+    const m = /msg="((?:[^"\\]|\\.)*)"/.exec(l);
+    return m ? m[1]!.replace(/\\"/g, '"').replace(/\\\\/g, "\\") : l.replace(/^ERRO\[\d+\]\s*/, "");
+  });
+  return msgs.join("; ");
+}
+
+/** The absolute path of a command, searched in PATH as a shell would; the name itself when not found. */
+export function which(command: string): string {
+  if (command.includes("/")) return command;
+  for (const dir of (process.env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    if (!dir) continue;
+    const candidate = `${dir}/${command}`;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return command;
+}
+
+export class Runc {
+  readonly binary: string;
+
+  constructor(
+    /** The runtime binary: a path, or a name looked up in PATH. */
+    binary: string,
+    /** Its state directory (`--root`), under wharf's exec root. */
+    readonly root: string,
+  ) {
+    // conmon wants an absolute path.
+    this.binary = which(binary);
+  }
+
+  /** Arguments for the runtime that every call (and conmon's calls) carries. */
+  get globalArgs(): string[] {
+    return ["--root", this.root];
+  }
+
+  #run(args: readonly string[], action: string, options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(this.binary, [...this.globalArgs, ...args], { maxBuffer: 16 << 20, timeout: options.timeoutMs ?? 60_000, encoding: "utf8" }, (err, stdout, stderr) => {
+        if (err) {
+          const detail = runtimeMessage(stderr) || err.message;
+          reject(classify(action, detail));
+          return;
+        }
+        resolve(stdout);
+      });
+      if (options.input !== undefined) child.stdin?.end(options.input);
+    });
+  }
+
+  async start(id: string): Promise<void> {
+    await this.#run(["start", id], `start container ${id}`);
+  }
+
+  async kill(id: string, signal: string | number, all = false): Promise<void> {
+    await this.#run(["kill", ...(all ? ["--all"] : []), id, String(signal)], `kill container ${id}`);
+  }
+
+  /** undefined when the runtime does not know the container. */
+  async state(id: string): Promise<RuntimeState | undefined> {
+    try {
+      const out = await this.#run(["state", id], `state of container ${id}`);
+      return JSON.parse(out) as RuntimeState;
+    } catch (e) {
+      if ((e as WharfError).kind === "not-found") return undefined;
+      throw e;
+    }
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    try {
+      await this.#run(["delete", ...(force ? ["--force"] : []), id], `delete container ${id}`);
+    } catch (e) {
+      if ((e as WharfError).kind !== "not-found") throw e;
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.#run(["pause", id], `pause container ${id}`);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.#run(["resume", id], `unpause container ${id}`);
+  }
+
+  /** The host pids of every process in the container. */
+  async ps(id: string): Promise<number[]> {
+    const out = await this.#run(["ps", "--format", "json", id], `list processes of container ${id}`);
+    const pids = JSON.parse(out) as number[] | null;
+    return pids ?? [];
+  }
+
+  async stats(id: string): Promise<RuntimeStats> {
+    const out = await this.#run(["events", "--stats", id], `stats of container ${id}`);
+    const event = JSON.parse(out) as { data?: RuntimeStats };
+    return event.data ?? {};
+  }
+
+  /** Changes the resource limits of a running container; `resources` in the spec's shape, given on stdin. */
+  async update(id: string, resources: object): Promise<void> {
+    await this.#run(["update", "--resources", "-", id], `update container ${id}`, { input: JSON.stringify(resources) });
+  }
+}
+
+function classify(action: string, detail: string): WharfError {
+  if (/does not exist|not exist|container not found/i.test(detail)) return wharfError("not-found", `${action}: ${detail}`);
+  if (/not running|is paused|is not paused|not paused|cannot (kill|start|pause)|container is stopped|already/i.test(detail)) return wharfError("precondition", `${action}: ${detail}`);
+  return wharfError("unavailable", `${action}: ${detail}`);
+}
