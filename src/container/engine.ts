@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
-import { buildSpec, defaultSeccompProfile, processAlive, readExitFile, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, defaultSeccompProfile, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -633,7 +633,8 @@ export class ContainerEngine {
   async wait(nameOrId: string, condition: "not-running" | "next-exit" | "removed" = "not-running", signal?: AbortSignal): Promise<WaitResult> {
     const live = this.#find(nameOrId);
     const r = live.record;
-    const result = (): WaitResult => ({ StatusCode: r.State.ExitCode, Error: r.State.Error && !r.State.Running ? { Message: r.State.Error } : null });
+    // dockerd reports a start failure on start itself; wait answers only the code.
+    const result = (): WaitResult => ({ StatusCode: r.State.ExitCode, Error: null });
     if (condition === "not-running" && !r.State.Running && !r.State.Restarting) return result();
     const done = new Promise<void>((resolve) => (condition === "removed" ? live.removedWaiters : live.exitWaiters).push(resolve));
     const aborted = new Promise<never>((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason), { once: true }));
@@ -891,7 +892,8 @@ export function startFailureCode(message: string): number {
 }
 
 function startError(message: string, code: number) {
-  const text = `failed to create task for container: OCI runtime create failed: ${message.replace(/^start container [0-9a-f]+: /, "")}: unknown`;
+  const detail = runtimeMessage(message.replace(/^(start|create) container [0-9a-f]+: /, "").replace(/^(start|create) container [0-9a-f]+: /, ""));
+  const text = `failed to create task for container: OCI runtime create failed: ${detail}: unknown`;
   return wharfError(code === 128 ? "unavailable" : "invalid-argument", text);
 }
 

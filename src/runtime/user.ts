@@ -83,13 +83,13 @@ export function resolveUser(spec: string, passwd: string | undefined, group: str
     throw wharfError("invalid-argument", `unable to find user ${userText}: no matching entries in passwd file`);
   }
   if (groupPart !== undefined && groupPart !== "") gid = groupId(groupPart, groups);
-  const additional = new Set<number>();
+  // The primary group first, as docker's user lookup lists it (`id` shows groups=0(root),10(wheel)).
+  const additional = new Set<number>([gid]);
   // Supplementary groups from /etc/group only when no group was named, as runc's user lookup does.
   if (name !== undefined && (groupPart === undefined || groupPart === "")) {
     for (const g of groups) if (g.members.includes(name)) additional.add(g.gid);
   }
   for (const g of extraGroups) additional.add(groupId(g, groups));
-  additional.delete(gid);
   return { uid, gid, additionalGids: [...additional], home };
 }
 
