@@ -9,7 +9,8 @@
 // conmon writes `<exitDir>/<id>` (and `<persistDir>/exit`, `oom`) → the
 // engine reads them, from a watch while it runs or at its next start.
 import { spawn } from "node:child_process";
-import { closeSync, write as fsWrite } from "node:fs";
+import { closeSync, constants as fsConstants, openSync, write as fsWrite } from "node:fs";
+import { basename, dirname } from "node:path";
 import { open, readFile } from "node:fs/promises";
 import { asWharfError, errnoCode, sys, wharfError, type WharfError } from "../internal/index.js";
 import type { Runc } from "./runc.js";
@@ -222,10 +223,16 @@ export class StdinWriter {
   }
 
   static connect(attachSocket: string): StdinWriter {
+    // A unix socket path holds at most 107 bytes, and a bundle under a deep
+    // exec root is longer: connect through the directory's descriptor.
+    let dir: number | undefined;
     try {
-      return new StdinWriter(sys().seqpacketConnect(attachSocket));
+      dir = openSync(dirname(attachSocket), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+      return new StdinWriter(sys().seqpacketConnect(`/proc/self/fd/${dir}/${basename(attachSocket)}`));
     } catch (e) {
       throw asWharfError(e, `attach to ${attachSocket}`);
+    } finally {
+      if (dir !== undefined) closeSync(dir);
     }
   }
 
