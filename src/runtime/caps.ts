@@ -33,12 +33,21 @@ export function normalizeCapability(name: string): string {
  * minus `drop`, plus `add`. As docker: an explicit add wins over a drop of
  * the same name, and `ALL` in either list means every capability.
  */
-export function resolveCapabilities(options: { add?: readonly string[]; drop?: readonly string[]; privileged?: boolean }): string[] {
-  if (options.privileged) return [...ALL_CAPABILITIES];
+export function resolveCapabilities(options: { add?: readonly string[]; drop?: readonly string[]; privileged?: boolean; bounding?: ReadonlySet<string> | undefined }): string[] {
+  // "All" means all this host lets us hand out: a capability outside the
+  // daemon's own bounding set cannot be given, and asking makes runc fail.
+  const all = options.bounding ? ALL_CAPABILITIES.filter((c) => options.bounding!.has(c)) : [...ALL_CAPABILITIES];
+  if (options.privileged) return all;
   const add = (options.add ?? []).map(normalizeCapability);
   const drop = (options.drop ?? []).map(normalizeCapability);
-  if (add.includes("ALL")) return [...ALL_CAPABILITIES].filter((c) => !drop.includes(c));
+  if (add.includes("ALL")) return all.filter((c) => !drop.includes(c));
   const set = new Set(drop.includes("ALL") ? [] : DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)));
   for (const c of add) set.add(c);
   return ALL_CAPABILITIES.filter((c) => set.has(c));
+}
+
+/** The capabilities of a `CapBnd:` mask from /proc/<pid>/status. */
+export function capabilitiesOfMask(hex: string): Set<string> {
+  const mask = BigInt(`0x${hex.trim()}`);
+  return new Set(ALL_CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));
 }

@@ -239,9 +239,26 @@ export class StdinWriter {
   /**
    * Writes all of `chunk` in packets conmon reads whole (it reads 8 KiB at a
    * time). The socket blocks when the process does not read its stdin, so
-   * writes run on the thread pool, never on the event loop.
+   * writes run on the thread pool, never on the event loop. Writes and the
+   * close run one after another: the descriptor is never closed under a
+   * write in flight. A process that has gone makes the rest a no-op.
    */
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> {
+    const next = this.#tail.then(() => this.#writeNow(chunk));
+    this.#tail = next.catch(() => {});
+    return next;
+  }
+
+  /** Closes the stream once the writes before it are done. */
+  close(): Promise<void> {
+    const next = this.#tail.then(() => this.#closeNow());
+    this.#tail = next;
+    return next;
+  }
+
+  #tail: Promise<void> = Promise.resolve();
+
+  async #writeNow(chunk: Uint8Array): Promise<void> {
     for (let off = 0; off < chunk.length; off += 8192) {
       const fd = this.#fd;
       if (fd === undefined) return;
@@ -250,7 +267,7 @@ export class StdinWriter {
         await new Promise<void>((resolve, reject) => fsWrite(fd, part, (err) => (err ? reject(err) : resolve())));
       } catch (e) {
         if (errnoCode(e) === "EPIPE" || errnoCode(e) === "ECONNRESET") {
-          this.close();
+          this.#closeNow();
           return;
         }
         throw asWharfError(e, "write to the container's stdin");
@@ -258,7 +275,7 @@ export class StdinWriter {
     }
   }
 
-  close(): void {
+  #closeNow(): void {
     if (this.#fd === undefined) return;
     try {
       closeSync(this.#fd);

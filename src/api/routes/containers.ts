@@ -519,22 +519,34 @@ async function feedStdin(socket: Duplex, head: Buffer, writer: Promise<import(".
   socket.on("data", onData);
   socket.once("end", onEnd);
   socket.once("close", onEnd);
-  const w = await writer;
+  const w = await writer.catch(() => undefined);
   socket.off("data", onData);
   if (!w) {
     socket.resume();
     return;
   }
-  for (const c of queued.splice(0)) await w.write(c);
-  if (ended) {
-    w.close();
+  // A write that fails (the process is gone) ends the feed; the output side reports the rest.
+  const failed = () => {
+    socket.off("data", onInput);
+    socket.resume();
+    void w.close();
+  };
+  const onInput = (c: Buffer) => {
+    socket.pause();
+    w.write(c).then(() => socket.resume(), failed);
+  };
+  try {
+    for (const c of queued.splice(0)) await w.write(c);
+  } catch {
+    failed();
     return;
   }
-  socket.on("data", (c: Buffer) => {
-    socket.pause();
-    void w.write(c).finally(() => socket.resume());
-  });
-  const close = () => w.close();
+  if (ended) {
+    await w.close();
+    return;
+  }
+  socket.on("data", onInput);
+  const close = () => void w.close();
   socket.once("end", close);
   socket.once("close", close);
   socket.resume();
