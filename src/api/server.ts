@@ -152,6 +152,7 @@ export class ApiServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
     this.#inFlight++;
     const abort = new AbortController();
     res.once("close", () => {
@@ -169,6 +170,7 @@ export class ApiServer {
       this.#fail(res, e, logger, abort.signal);
     } finally {
       this.#done();
+      logger.debug("request", { status: res.statusCode, ms: Number((performance.now() - started).toFixed(2)) });
     }
   }
 

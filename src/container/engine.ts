@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
-import { buildSpec, capabilitiesOfMask, defaultSeccompProfile, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, capabilitiesOfMask, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -294,7 +294,8 @@ export class ContainerEngine {
     await mkdir(rootfs, { recursive: true });
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     await mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 });
-    await runtime.delete(id, true);
+    // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
+    if (await runtime.hasState(id)) await runtime.delete(id, true);
     if ((await mountsUsing(rootfs)).length === 0) await mountAll(await this.#o.snapshotter.mounts(id), rootfs);
     let monitorUp = false;
     try {
@@ -352,6 +353,15 @@ export class ContainerEngine {
     }
   }
 
+  /** The architecture the container's image was built for; undefined once the image is gone. */
+  async #imageArchitecture(imageId: string): Promise<string | undefined> {
+    try {
+      return (await this.#o.images.get(imageId)).config.architecture;
+    } catch {
+      return undefined;
+    }
+  }
+
   async #spec(r: ContainerRecord, rootfs: string) {
     const h = r.HostConfig;
     const passwd = await readInRoot(rootfs, "/etc/passwd");
@@ -378,8 +388,7 @@ export class ContainerEngine {
     }
     const caps = resolveCapabilities({ add: h.CapAdd ?? [], drop: h.CapDrop ?? [], privileged: h.Privileged, bounding: await boundingCapabilities() });
     const sec = securityChoices(h.SecurityOpt ?? []);
-    const seccomp: SeccompChoice = sec.seccomp ?? { kind: "default" };
-    void defaultSeccompProfile;
+    const seccomp: SeccompChoice = sec.seccomp ?? { kind: "default", compat: needsCompatAbi(await this.#imageArchitecture(r.Image)) };
     const rlimits: RuntimeRlimit[] = (h.Ulimits ?? []).map((u) => ({ type: `RLIMIT_${u.Name.toUpperCase()}`, soft: u.Soft, hard: u.Hard }));
     return buildSpec({
       rootfs,
@@ -679,7 +688,8 @@ export class ContainerEngine {
 
   /** Removes everything of a container that is not running: runtime state, mounts, snapshot, files. */
   async #destroy(r: ContainerRecord): Promise<void> {
-    await this.#runtime(r).delete(r.Id, true).catch(() => {});
+    const runtime = this.#runtime(r);
+    if (await runtime.hasState(r.Id)) await runtime.delete(r.Id, true).catch(() => {});
     for (const m of await mountsUsing(this.paths.dir(r.Id))) await unmount(m);
     try {
       await this.#o.snapshotter.remove(r.Id);

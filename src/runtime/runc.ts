@@ -4,6 +4,7 @@
 // error's detail, with runc's log prefix stripped.
 import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import { access } from "node:fs/promises";
 import { wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
@@ -96,6 +97,16 @@ export class Runc {
     } catch (e) {
       if ((e as WharfError).kind === "not-found") return undefined;
       throw e;
+    }
+  }
+
+  /** Whether the runtime keeps state for `id` (runc and crun: a `<root>/<id>` directory): what `delete` would act on. */
+  async hasState(id: string): Promise<boolean> {
+    try {
+      await access(`${this.root}/${id}`);
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -78,13 +78,19 @@ const BY_ARCH: Readonly<Record<string, readonly string[]>> = {
   riscv64: ["riscv_flush_icache"],
 };
 
-/** libseccomp's architectures for each machine: the native one and the compat ABIs it runs. */
-const ARCHITECTURES: Readonly<Record<string, readonly string[]>> = {
-  x64: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-  arm64: ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-  ppc64: ["SCMP_ARCH_PPC64LE"],
-  s390x: ["SCMP_ARCH_S390X", "SCMP_ARCH_S390"],
-  riscv64: ["SCMP_ARCH_RISCV64"],
+/**
+ * libseccomp's architectures for each machine: the native one, then the
+ * compat ABIs it can also run. Every architecture in a profile is one more
+ * copy of the filter for runc to compile at each start (on x86_64 the three
+ * of docker's profile cost ~20 ms of a ~50 ms create), so the compat ABIs
+ * are in only for images built for them.
+ */
+const ARCHITECTURES: Readonly<Record<string, { readonly native: string; readonly compat: readonly string[] }>> = {
+  x64: { native: "SCMP_ARCH_X86_64", compat: ["SCMP_ARCH_X86", "SCMP_ARCH_X32"] },
+  arm64: { native: "SCMP_ARCH_AARCH64", compat: ["SCMP_ARCH_ARM"] },
+  ppc64: { native: "SCMP_ARCH_PPC64LE", compat: [] },
+  s390x: { native: "SCMP_ARCH_S390X", compat: ["SCMP_ARCH_S390"] },
+  riscv64: { native: "SCMP_ARCH_RISCV64", compat: [] },
 };
 
 /** The namespace flags of clone(2) a container without CAP_SYS_ADMIN may not pass. */
@@ -96,8 +102,12 @@ const AF_ALG = 38; // kernel crypto sockets stay closed: a history of bugs
 
 const allow = (names: readonly string[], args?: SeccompArg[]): SeccompSyscall => (args ? { names: [...names], action: "SCMP_ACT_ALLOW", args } : { names: [...names], action: "SCMP_ACT_ALLOW" });
 
-/** docker's default profile for a container with `capabilities` on `arch` (process.arch by default). */
-export function defaultSeccompProfile(capabilities: readonly string[], arch: string = process.arch): LinuxSeccomp {
+/**
+ * docker's default profile for a container with `capabilities` on `arch`
+ * (process.arch by default); `compat` adds the machine's compat ABIs
+ * (32-bit x86 on x86_64), which docker always adds and most images never use.
+ */
+export function defaultSeccompProfile(capabilities: readonly string[], arch: string = process.arch, options: { compat?: boolean } = {}): LinuxSeccomp {
   const caps = new Set(capabilities);
   const syscalls: SeccompSyscall[] = [allow(BASE)];
   // socket(2): every family but AF_ALG (38) and AF_VSOCK (40).
@@ -119,7 +129,19 @@ export function defaultSeccompProfile(capabilities: readonly string[], arch: str
   return {
     defaultAction: "SCMP_ACT_ERRNO",
     defaultErrnoRet: EPERM,
-    architectures: [...(ARCHITECTURES[arch] ?? [])],
+    architectures: archList(arch, options.compat ?? false),
     syscalls,
   };
+}
+
+function archList(arch: string, compat: boolean): string[] {
+  const a = ARCHITECTURES[arch];
+  if (!a) return [];
+  return compat ? [a.native, ...a.compat] : [a.native];
+}
+
+/** Whether an image for `imageArch` (OCI names: amd64, 386, arm, …) runs through a compat ABI of `hostArch`. */
+export function needsCompatAbi(imageArch: string | undefined, hostArch: string = process.arch): boolean {
+  if (!imageArch) return false;
+  return (hostArch === "x64" && imageArch === "386") || (hostArch === "arm64" && imageArch === "arm") || (hostArch === "s390x" && imageArch === "s390");
 }

@@ -68,7 +68,7 @@ export interface SpecResources {
   readonly oomKillDisable?: boolean;
 }
 
-export type SeccompChoice = { readonly kind: "default" } | { readonly kind: "unconfined" } | { readonly kind: "profile"; readonly profile: LinuxSeccomp };
+export type SeccompChoice = { readonly kind: "default"; readonly compat?: boolean } | { readonly kind: "unconfined" } | { readonly kind: "profile"; readonly profile: LinuxSeccomp };
 
 export type NetworkNamespace = { readonly kind: "new" } | { readonly kind: "host" } | { readonly kind: "path"; readonly path: string };
 
@@ -165,7 +165,7 @@ export function buildSpec(input: ContainerSpecInput): RuntimeSpec {
   const mounts = [...defaultMounts(input).filter((m) => !extra.has(m.destination)), ...input.mounts];
   let seccomp: LinuxSeccomp | undefined;
   if (!input.privileged) {
-    if (input.seccomp.kind === "default") seccomp = defaultSeccompProfile(caps);
+    if (input.seccomp.kind === "default") seccomp = defaultSeccompProfile(caps, process.arch, { compat: input.seccomp.compat ?? false });
     else if (input.seccomp.kind === "profile") seccomp = input.seccomp.profile;
   }
   const namespaces: RuntimeSpec["linux"]["namespaces"] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
