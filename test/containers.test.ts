@@ -6,80 +6,13 @@
 // started through the runtime's state at the end.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { hasCommand, projectRoot, startWharfd, type Daemon } from "./support/daemons.js";
-
-const haveTools = hasCommand("docker") && hasCommand("runc") && hasCommand("conmon") && process.getuid?.() === 0;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function docker(d: Daemon, args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile("docker", args, { env: d.env, maxBuffer: 1 << 24, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
-  });
-}
-
-async function ok(d: Daemon, args: string[], input?: string): Promise<string> {
-  const r = await docker(d, args, input);
-  assert.equal(r.code, 0, `docker ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-/** Kills and deletes every container the runtime knows under this root: they are not children of wharfd. */
-function killContainers(root: string): void {
-  const runcRoot = join(root, "exec", "runc");
-  let ids: string[] = [];
-  try {
-    ids = execFileSync("runc", ["--root", runcRoot, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    try {
-      execFileSync("runc", ["--root", runcRoot, "kill", id, "KILL"], { stdio: "ignore" });
-    } catch {
-      // already stopped
-    }
-  }
-  for (const id of ids) {
-    for (let i = 0; i < 20; i++) {
-      try {
-        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id], { stdio: "ignore" });
-        break;
-      } catch {
-        execFileSync("sleep", ["0.1"]);
-      }
-    }
-  }
-}
-
-function api(d: Daemon, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath: d.socket, method, path, headers: data ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } : {} }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on("error", reject);
-    req.end(data);
-  });
-}
+import { startWharfd, type Daemon } from "./support/daemons.js";
+import { api, docker, haveTools, importBusybox, killContainers, ok } from "./support/docker.js";
 
 describe("containers with the docker CLI", { skip: !haveTools && "needs root, docker CLI, runc and conmon", concurrency: false }, () => {
   let root: string;
@@ -88,9 +21,7 @@ describe("containers with the docker CLI", { skip: !haveTools && "needs root, do
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "wharf-containers-"));
     d = await startWharfd({ root });
-    const tar = execFileSync("bash", [join(projectRoot, "scripts", "busybox-rootfs.sh")], { maxBuffer: 1 << 26 });
-    const imported = execFileSync("docker", ["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: tar, env: d.env, encoding: "utf8" });
-    assert.match(imported, /^sha256:/);
+    importBusybox(d);
   });
 
   after(async () => {

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
-import { buildSpec, capabilitiesOfMask, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -386,7 +386,7 @@ export class ContainerEngine {
         mounts.push({ destination: m.Destination, type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro", m.Propagation ? `r${m.Propagation.replace(/^r/, "")}` : "rprivate"] });
       }
     }
-    const caps = resolveCapabilities({ add: h.CapAdd ?? [], drop: h.CapDrop ?? [], privileged: h.Privileged, bounding: await boundingCapabilities() });
+    const caps = resolveCapabilities({ add: h.CapAdd ?? [], drop: h.CapDrop ?? [], privileged: h.Privileged, bounding: await hostBoundingCapabilities() });
     const sec = securityChoices(h.SecurityOpt ?? []);
     const seccomp: SeccompChoice = sec.seccomp ?? { kind: "default", compat: needsCompatAbi(await this.#imageArchitecture(r.Image)) };
     const rlimits: RuntimeRlimit[] = (h.Ulimits ?? []).map((u) => ({ type: `RLIMIT_${u.Name.toUpperCase()}`, soft: u.Soft, hard: u.Hard }));
@@ -891,20 +891,6 @@ function logLimits(h: HostConfig): { maxSize: number; maxFiles: number } {
 }
 
 /** `10m`, `1g`, `512k`, `100` → bytes, as docker's log options read them. */
-let bounding: Promise<Set<string> | undefined> | undefined;
-
-/** The daemon's own capability bounding set: what "all capabilities" can mean on this host. */
-function boundingCapabilities(): Promise<Set<string> | undefined> {
-  bounding ??= readFile("/proc/self/status", "utf8").then(
-    (text) => {
-      const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(text)?.[1];
-      return hex ? capabilitiesOfMask(hex) : undefined;
-    },
-    () => undefined,
-  );
-  return bounding;
-}
-
 export function parseByteSize(text: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
   if (!m) throw wharfError("invalid-argument", `invalid size: '${text}'`);

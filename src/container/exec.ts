@@ -7,7 +7,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { asWharfError, wharfError, writeFileAtomic } from "../internal/index.js";
 import type { RuntimeProcess, RuntimeSpec } from "../oci/index.js";
-import { ALL_CAPABILITIES, checkWorkingDir, readLogs, resolveUser, sendControl, spawnMonitor, StdinWriter, type LogEntry } from "../runtime/index.js";
+import { checkWorkingDir, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, sendControl, spawnMonitor, StdinWriter, type LogEntry } from "../runtime/index.js";
 import type { ContainerEngine } from "./engine.js";
 import { readInRoot } from "./files.js";
 
@@ -158,7 +158,7 @@ export class ExecManager {
     }
     if (tty && !process.env.some((e) => e.startsWith("TERM="))) process.env.push("TERM=xterm");
     if (c.Privileged) {
-      const all = [...ALL_CAPABILITIES];
+      const all = resolveCapabilities({ privileged: true, bounding: await hostBoundingCapabilities() });
       process.capabilities = { bounding: all, effective: all, permitted: all };
     }
     delete process.consoleSize;

@@ -1,4 +1,5 @@
 // Linux capabilities: docker's default set, and `--cap-add`/`--cap-drop` over it.
+import { readFile } from "node:fs/promises";
 import { wharfError } from "../internal/index.js";
 
 /** Every capability the kernel knows, in number order (CAP_CHOWN = 0). */
@@ -50,4 +51,18 @@ export function resolveCapabilities(options: { add?: readonly string[]; drop?: r
 export function capabilitiesOfMask(hex: string): Set<string> {
   const mask = BigInt(`0x${hex.trim()}`);
   return new Set(ALL_CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));
+}
+
+let bounding: Promise<Set<string> | undefined> | undefined;
+
+/** This process's capability bounding set: all that "every capability" can mean on this host. Read once. */
+export function hostBoundingCapabilities(): Promise<Set<string> | undefined> {
+  bounding ??= readFile("/proc/self/status", "utf8").then(
+    (text) => {
+      const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(text)?.[1];
+      return hex ? capabilitiesOfMask(hex) : undefined;
+    },
+    () => undefined,
+  );
+  return bounding;
 }

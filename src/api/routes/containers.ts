@@ -6,13 +6,13 @@ import { totalmem } from "node:os";
 import type { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import type { ContainerEngine, ContainerRecord, ExecManager } from "../../container/index.js";
-import { wharfError, type EventBus } from "../../internal/index.js";
+import { asWharfError, isKind, wharfError, type EventBus } from "../../internal/index.js";
 import { formatTimeNs, parseTimeNs, readLogs, type LogEntry, type RuntimeStats } from "../../runtime/index.js";
 import { readJsonBody } from "../body.js";
 import type { Filters, Query } from "../query.js";
 import { sendEmpty, sendJson } from "../respond.js";
 import type { RequestContext, Router, UpgradeContext } from "../router.js";
-import { MULTIPLEXED_STREAM, pumpOutput, RAW_STREAM, wantsUpgrade, writeStreamHead, writeUpgradeHead, type OutputSink } from "../stdio.js";
+import { frame, MULTIPLEXED_STREAM, pumpOutput, RAW_STREAM, wantsUpgrade, writeStreamHead, writeUpgradeHead, type OutputSink } from "../stdio.js";
 import { humanDuration } from "../wire.js";
 
 export interface ContainerDeps {
@@ -440,8 +440,22 @@ export function containerRoutes(router: Router, deps: ContainerDeps): void {
     upgrade: async (ctx) => {
       const body = await readUpgradeBody(ctx);
       const id = ctx.params["id"]!;
-      const { info, started } = await execStart(id, body, ctx.signal);
       const socket = ctx.socket;
+      let opened: Awaited<ReturnType<typeof execStart>>;
+      try {
+        opened = await execStart(id, body, ctx.signal);
+      } catch (e) {
+        // As dockerd: what is wrong with the request is an HTTP error; a
+        // process the runtime could not start is told on the stream, and
+        // the exit code (126, 127) is the exec's for the client to inspect.
+        if (isKind(e, "not-found") || isKind(e, "conflict")) throw e;
+        const tty = body["Tty"] === true || execs.inspect(id).ProcessConfig.tty;
+        writeUpgradeHead(socket, tty ? RAW_STREAM : MULTIPLEXED_STREAM);
+        const text = Buffer.from(`${asWharfError(e, "exec").message}\r\n`);
+        socket.end(tty ? text : frame("stdout", text));
+        return;
+      }
+      const { info, started } = opened;
       writeUpgradeHead(socket, started.tty ? RAW_STREAM : MULTIPLEXED_STREAM);
       if (started.stdin) void feedStdin(socket, Buffer.alloc(0), Promise.resolve(started.stdin));
       await pumpOutput(started.output, sinkOfSocket(socket), { tty: started.tty, stdout: info.OpenStdout, stderr: info.OpenStderr });
