@@ -205,4 +205,18 @@ describe("container lifecycle with the docker CLI", { skip: !haveTools && "needs
     assert.match(byId.stderr, /conflict: unable to (delete|remove)/);
     await ok(d, ["rm", "pin"]);
   });
+
+  test("sizes, disk usage and counts include containers", async () => {
+    await ok(d, ["run", "-d", "--name", "sized", "busybox", "sh", "-c", "head -c 4096 /dev/zero > /blob; sleep 60"]);
+    await ok(d, ["create", "--name", "waiting", "busybox", "true"]);
+    await until("the write", async () => (await docker(d, ["exec", "sized", "test", "-s", "/blob"])).code === 0);
+    assert.match(await ok(d, ["ps", "-s", "--filter", "name=sized", "--format", "{{.Size}}"]), /^4\.1kB \(virtual \d+(\.\d+)?MB\)\n$/);
+    const sizes = (await ok(d, ["inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sized"])).trim().split(" ").map(Number);
+    assert.equal(sizes[0], 4096);
+    assert.ok(sizes[1]! > 1_000_000, "the root fs counts the image");
+    const df = await ok(d, ["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+    assert.match(df, /^Containers 2 1$/m);
+    assert.equal((await ok(d, ["info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}"])).trim(), "2 1 0 1");
+    await ok(d, ["rm", "-f", "sized", "waiting"]);
+  });
 });

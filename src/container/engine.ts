@@ -761,6 +761,14 @@ export class ContainerEngine {
     return (await this.#o.snapshotter.usage(id)).size;
   }
 
+  /** docker's two sizes: the container's own layer, and that plus its image (`SizeRootFs`). */
+  async sizes(id: string): Promise<{ rw: number; rootFs: number }> {
+    const r = this.get(id);
+    const rw = await this.sizeRw(r.Id).catch(() => 0);
+    const image = await this.#o.images.get(r.Image).then((i) => i.size, () => 0);
+    return { rw, rootFs: rw + image };
+  }
+
   // ---- stdio ---------------------------------------------------------------
 
   /**

@@ -145,7 +145,7 @@ export function inspectBody(engine: ContainerEngine, execs: ExecManager, r: Cont
   };
 }
 
-function summary(r: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
+export function summary(r: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
   return {
     Id: r.Id,
     Names: [r.Name],
@@ -210,13 +210,13 @@ export function containerRoutes(router: Router, deps: ContainerDeps): void {
       .sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
     if (limit > 0) list = list.slice(0, limit);
     const out = [];
-    for (const r of list) out.push(summary(r, size ? { rw: await containers.sizeRw(r.Id).catch(() => 0), rootFs: 0 } : undefined));
+    for (const r of list) out.push(summary(r, size ? await containers.sizes(r.Id).catch(() => ({ rw: 0, rootFs: 0 })) : undefined));
     sendJson(ctx.res, 200, out);
   });
 
   router.on("GET", "/containers/{id}/json", async (ctx) => {
     const r = containers.get(ctx.params["id"]!);
-    const sizes = ctx.query.bool("size") ? { rw: await containers.sizeRw(r.Id).catch(() => 0), rootFs: 0 } : undefined;
+    const sizes = ctx.query.bool("size") ? await containers.sizes(r.Id) : undefined;
     sendJson(ctx.res, 200, inspectBody(containers, execs, r, sizes));
   });
 

@@ -5,6 +5,8 @@ import { GRAPH_DRIVER } from "../image-wire.js";
 import { sendJson } from "../respond.js";
 import type { Handler, Router } from "../router.js";
 import { API_VERSION, MIN_API_VERSION, type SystemInfo, type SystemVersion } from "../wire.js";
+import type { ContainerRecord } from "../../container/index.js";
+import { summary, type ContainerDeps } from "./containers.js";
 import { diskUsage } from "./images.js";
 
 /** What the engine knows about itself; fixed for the daemon's life. */
@@ -47,6 +49,7 @@ export interface HostFacts {
 
 export interface SystemDeps {
   readonly images: ImageService;
+  readonly containers?: ContainerDeps;
   readonly engine: EngineFacts;
   readonly host: () => Promise<HostFacts>;
 }
@@ -83,13 +86,23 @@ export function versionBody(engine: EngineFacts, host: HostFacts): SystemVersion
   };
 }
 
-export function infoBody(engine: EngineFacts, host: HostFacts, imageCount: number, now = new Date()): SystemInfo {
+/** How many containers there are in each state, as `docker info` counts them. */
+export interface ContainerCounts {
+  readonly total: number;
+  readonly running: number;
+  readonly paused: number;
+  readonly stopped: number;
+}
+
+const NO_CONTAINERS: ContainerCounts = { total: 0, running: 0, paused: 0, stopped: 0 };
+
+export function infoBody(engine: EngineFacts, host: HostFacts, imageCount: number, now = new Date(), counts: ContainerCounts = NO_CONTAINERS): SystemInfo {
   return {
     ID: engine.id,
-    Containers: 0,
-    ContainersRunning: 0,
-    ContainersPaused: 0,
-    ContainersStopped: 0,
+    Containers: counts.total,
+    ContainersRunning: counts.running,
+    ContainersPaused: counts.paused,
+    ContainersStopped: counts.stopped,
     Images: imageCount,
     Driver: GRAPH_DRIVER,
     DriverStatus: [
@@ -164,10 +177,28 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
 
   router.on("GET", "/info", async (ctx) => {
     const [host, images] = await Promise.all([deps.host(), deps.images.list()]);
-    sendJson(ctx.res, 200, infoBody(deps.engine, host, images.length));
+    sendJson(ctx.res, 200, infoBody(deps.engine, host, images.length, new Date(), containerCounts(deps.containers?.containers.list() ?? [])));
   });
 
   router.on("GET", "/system/df", async (ctx) => {
-    sendJson(ctx.res, 200, await diskUsage(deps.images));
+    const usage = await diskUsage(deps.images);
+    const engine = deps.containers?.containers;
+    if (engine) {
+      const list = engine.list();
+      const out: ReturnType<typeof summary>[] = [];
+      for (const r of list) out.push(summary(r, await engine.sizes(r.Id).catch(() => ({ rw: 0, rootFs: 0 }))));
+      usage.Containers = out;
+    }
+    sendJson(ctx.res, 200, usage);
   });
+}
+
+function containerCounts(list: readonly ContainerRecord[]): ContainerCounts {
+  let running = 0;
+  let paused = 0;
+  for (const r of list) {
+    if (r.State.Paused) paused++;
+    else if (r.State.Running) running++;
+  }
+  return { total: list.length, running, paused, stopped: list.length - running - paused };
 }
