@@ -4,7 +4,7 @@
 // inherit from the daemon.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -218,5 +218,39 @@ describe("container lifecycle with the docker CLI", { skip: !haveTools && "needs
     assert.match(df, /^Containers 2 1$/m);
     assert.equal((await ok(d, ["info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}"])).trim(), "2 1 0 1");
     await ok(d, ["rm", "-f", "sized", "waiting"]);
+  });
+});
+
+describe("--runtime selects an OCI runtime the daemon was given", { skip: !haveTools && "needs root, docker CLI, runc and conmon", concurrency: false }, () => {
+  let root: string;
+  let d: Daemon;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "wharf-runtimes-"));
+    // A runtime that is runc, but leaves a trace of each call.
+    await writeFile(join(root, "traced-runc"), `#!/bin/sh\necho "$@" >> ${join(root, "calls")}\nexec runc "$@"\n`, { mode: 0o755 });
+    d = await startWharfd({ root, args: ["--add-runtime", `traced=${join(root, "traced-runc")}`] });
+    importBusybox(d);
+  });
+
+  after(async () => {
+    if (d) await d.stop();
+    if (root) {
+      killContainers(root);
+      await unmountBelow(root);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test("a container runs with the runtime it names; info lists them; an unknown one is refused", async () => {
+    assert.match(await ok(d, ["info", "--format", "{{json .Runtimes}} {{.DefaultRuntime}}"]), /"traced":\{"path":"\/.*traced-runc"\}.* runc\n$/);
+    assert.equal(await ok(d, ["run", "--rm", "--runtime", "traced", "busybox", "echo", "traced"]), "traced\n");
+    const calls = await readFile(join(root, "calls"), "utf8");
+    assert.match(calls, /create/);
+    assert.match(calls, /start/);
+    assert.equal((await ok(d, ["run", "--rm", "busybox", "echo", "plain"])), "plain\n");
+    const unknown = await docker(d, ["run", "--rm", "--runtime", "nope", "busybox", "true"]);
+    assert.equal(unknown.code, 125);
+    assert.match(unknown.stderr, /unknown or invalid runtime name: nope/);
   });
 });

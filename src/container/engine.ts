@@ -124,6 +124,11 @@ export class ContainerEngine {
     return engine;
   }
 
+  /** The runtime of containers created without naming one. */
+  get defaultRuntime(): string {
+    return this.#o.defaultRuntime ?? "runc";
+  }
+
   get conmonBinary(): string {
     return which(this.#o.conmon ?? "conmon");
   }
@@ -202,6 +207,7 @@ export class ContainerEngine {
     if (name && !NAME_RE.test(name)) throw wharfError("invalid-argument", `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const user = parseConfig(request.body);
     const host = parseHostConfig(request.body["HostConfig"]);
+    if (host.Runtime === "") host.Runtime = this.defaultRuntime;
     if (!this.runtimes[host.Runtime]) throw wharfError("invalid-argument", `unknown or invalid runtime name: ${host.Runtime}`);
     const id = randomBytes(32).toString("hex");
     const finalName = name ? (name.startsWith("/") ? name.slice(1) : name) : this.#generatedName();

@@ -121,7 +121,8 @@ export function parseHostConfig(v: unknown): HostConfig {
     UTSMode: str(h["UTSMode"], "UTSMode"),
     UsernsMode: str(h["UsernsMode"], "UsernsMode"),
     ShmSize: num(h["ShmSize"], "ShmSize") || DEFAULT_SHM_SIZE,
-    Runtime: str(h["Runtime"], "Runtime") || "runc",
+    // Empty: the daemon's default runtime, filled in by the engine.
+    Runtime: str(h["Runtime"], "Runtime"),
     Isolation: str(h["Isolation"], "Isolation"),
     CpuShares: num(h["CpuShares"], "CpuShares"),
     Memory: num(h["Memory"], "Memory"),

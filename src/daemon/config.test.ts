@@ -20,6 +20,8 @@ test("no flags give the documented defaults", () => {
     pidfile: "/run/wharf/wharfd.pid",
     logLevel: "info",
     debug: false,
+    runtimes: { runc: "runc" },
+    defaultRuntime: "runc",
   });
 });
 
@@ -67,4 +69,14 @@ test("TCP hosts are refused because TLS is not available yet", () => {
   refused(["-H", "fd://"], /unsupported scheme "fd"/);
   refused(["-H", "unix://relative.sock"], /must be absolute/);
   assert.equal(parseHost("unix:///run/x.sock"), "/run/x.sock");
+});
+
+test("--add-runtime registers runtimes by name and --default-runtime picks one of them", () => {
+  const c = run(["--add-runtime", "traced=/usr/local/bin/traced-runc", "--add-runtime=crun=crun", "--default-runtime", "traced"]);
+  assert.deepEqual(c.runtimes, { runc: "runc", traced: "/usr/local/bin/traced-runc", crun: "crun" });
+  assert.equal(c.defaultRuntime, "traced");
+  assert.equal(run([]).defaultRuntime, "runc");
+  refused(["--add-runtime", "nopath"], /invalid --add-runtime "nopath": expected name=path/);
+  refused(["--add-runtime", "runc=/opt/other"], /"runc" is reserved/);
+  refused(["--default-runtime", "missing"], /no such runtime/);
 });

@@ -15,6 +15,10 @@ export interface DaemonConfig {
   readonly pidfile: string;
   readonly logLevel: LogLevel;
   readonly debug: boolean;
+  /** OCI runtimes by name (`--add-runtime name=path`); `runc` is always there. */
+  readonly runtimes: Readonly<Record<string, string>>;
+  /** The runtime of containers that name none (`--default-runtime`). */
+  readonly defaultRuntime: string;
 }
 
 export type Invocation = { readonly kind: "run"; readonly config: DaemonConfig } | { readonly kind: "help" } | { readonly kind: "version" };
@@ -24,8 +28,10 @@ export const USAGE = `Usage:	wharfd [OPTIONS]
 A container engine serving the Docker Engine API
 
 Options:
+      --add-runtime runtime   Register an additional OCI compatible runtime (name=path)
       --data-root string   Root directory of persistent wharf state (default "${DEFAULT_DATA_ROOT}")
   -D, --debug              Enable debug mode
+      --default-runtime string   Default OCI runtime for containers (default "runc")
       --exec-root string   Root directory for execution state files (default "${DEFAULT_EXEC_ROOT}")
   -h, --help               Print usage
   -H, --host list          Daemon socket(s) to connect to (default ${DEFAULT_HOST})
@@ -74,15 +80,16 @@ function parseBoolFlag(name: string, text: string): boolean {
   throw wharfError("invalid-argument", `invalid argument ${JSON.stringify(text)} for ${name}: expected true or false`);
 }
 
-type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level";
+type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "add-runtime" | "default-runtime";
 type BoolFlag = "debug" | "help" | "version";
-const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level" };
+const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level", "add-runtime": "add-runtime", "default-runtime": "default-runtime" };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version" };
 
 /** Parses wharfd's arguments; anything unknown or malformed throws invalid-argument with a one-line message. */
 export function parseDaemonArgs(argv: readonly string[]): Invocation {
-  const values: Partial<Record<Exclude<ValueFlag, "host">, string>> = {};
+  const values: Partial<Record<Exclude<ValueFlag, "host" | "add-runtime">, string>> = {};
   const hosts: string[] = [];
+  const runtimes: Record<string, string> = { runc: "runc" };
   const flags: Partial<Record<BoolFlag, boolean>> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -115,7 +122,10 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       if (value === undefined) throw wharfError("invalid-argument", `flag needs an argument: ${display}`);
     }
     if (flag === "host") hosts.push(value);
-    else values[flag] = value;
+    else if (flag === "add-runtime") {
+      const [name, path] = parseRuntime(value);
+      runtimes[name] = path;
+    } else values[flag] = value;
   }
   if (flags.help) return { kind: "help" };
   if (flags.version) return { kind: "version" };
@@ -124,6 +134,8 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
   const debug = flags.debug ?? false;
   const logLevel = parseLogLevel(values["log-level"] ?? "info");
   const sockets = [...new Set((hosts.length > 0 ? hosts : [DEFAULT_HOST]).map(parseHost))];
+  const defaultRuntime = values["default-runtime"] ?? "runc";
+  if (!runtimes[defaultRuntime]) throw wharfError("invalid-argument", `invalid --default-runtime ${JSON.stringify(defaultRuntime)}: no such runtime; add it with --add-runtime ${defaultRuntime}=/path/to/runtime`);
   return {
     kind: "run",
     config: {
@@ -134,6 +146,18 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       // -D wins over --log-level, as in dockerd.
       logLevel: debug ? "debug" : logLevel,
       debug,
+      runtimes,
+      defaultRuntime,
     },
   };
+}
+
+/** `--add-runtime name=path`: a name docker would accept and a path or command name. */
+function parseRuntime(text: string): [string, string] {
+  const eq = text.indexOf("=");
+  const name = eq === -1 ? "" : text.slice(0, eq);
+  const path = eq === -1 ? "" : text.slice(eq + 1);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || path === "") throw wharfError("invalid-argument", `invalid --add-runtime ${JSON.stringify(text)}: expected name=path`);
+  if (name === "runc" && path !== "runc") throw wharfError("invalid-argument", `invalid --add-runtime ${JSON.stringify(text)}: runtime name "runc" is reserved`);
+  return [name, path];
 }

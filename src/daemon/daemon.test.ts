@@ -25,6 +25,8 @@ const config = (name: string): DaemonConfig => ({
   pidfile: join(dir, name, "exec", "wharfd.pid"),
   logLevel: "info",
   debug: false,
+  runtimes: { runc: "runc" },
+  defaultRuntime: "runc",
 });
 
 function parts(): DaemonParts & { closed: number } {

@@ -6,6 +6,7 @@ import { ContainerEngine, ExecManager } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
+import type { DaemonConfig } from "./config.js";
 import type { OpenedImages } from "./daemon.js";
 
 interface Closable {
@@ -15,7 +16,7 @@ const canClose = (v: object): v is Closable => typeof (v as Partial<Closable>).c
 
 const STALE_INGEST_MS = 24 * 60 * 60 * 1000;
 
-export async function openStores(dataRoot: string, logger: Logger, execRoot?: string): Promise<OpenedImages> {
+export async function openStores(dataRoot: string, logger: Logger, execRoot?: string, config?: DaemonConfig): Promise<OpenedImages> {
   const content = await openLocalStore(join(dataRoot, "content"), { logger: logger.with({ module: "content" }) });
   // Resumable ingests (pulls) keep a day to be resumed; older ones and broken ones go.
   await content.cleanupIngests(STALE_INGEST_MS, { halfCreatedOlderThanMs: 0 });
@@ -25,7 +26,15 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }), usage: (id) => containers?.usingImage(id) ?? [] });
   const events = new EventBus();
   if (execRoot !== undefined) {
-    containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }) });
+    containers = await ContainerEngine.open({
+      dataRoot,
+      execRoot,
+      images,
+      snapshotter,
+      events,
+      logger: logger.with({ module: "container" }),
+      ...(config ? { runtimes: config.runtimes, defaultRuntime: config.defaultRuntime } : {}),
+    });
   }
   const engine = containers;
   return {

@@ -96,7 +96,15 @@ export interface ContainerCounts {
 
 const NO_CONTAINERS: ContainerCounts = { total: 0, running: 0, paused: 0, stopped: 0 };
 
-export function infoBody(engine: EngineFacts, host: HostFacts, imageCount: number, now = new Date(), counts: ContainerCounts = NO_CONTAINERS): SystemInfo {
+export function infoBody(
+  engine: EngineFacts,
+  host: HostFacts,
+  imageCount: number,
+  now = new Date(),
+  counts: ContainerCounts = NO_CONTAINERS,
+  runtimes?: Record<string, { path: string }>,
+  defaultRuntime?: string,
+): SystemInfo {
   return {
     ID: engine.id,
     Containers: counts.total,
@@ -149,8 +157,8 @@ export function infoBody(engine: EngineFacts, host: HostFacts, imageCount: numbe
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: engine.version,
-    Runtimes: { runc: { path: "runc" } },
-    DefaultRuntime: "runc",
+    Runtimes: runtimes ?? { runc: { path: "runc" } },
+    DefaultRuntime: defaultRuntime ?? "runc",
     Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
     LiveRestoreEnabled: false,
     Isolation: "",
@@ -177,7 +185,9 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
 
   router.on("GET", "/info", async (ctx) => {
     const [host, images] = await Promise.all([deps.host(), deps.images.list()]);
-    sendJson(ctx.res, 200, infoBody(deps.engine, host, images.length, new Date(), containerCounts(deps.containers?.containers.list() ?? [])));
+    const containers = deps.containers?.containers;
+    const runtimes = containers ? Object.fromEntries(Object.entries(containers.runtimes).map(([name, r]) => [name, { path: r.binary }])) : undefined;
+    sendJson(ctx.res, 200, infoBody(deps.engine, host, images.length, new Date(), containerCounts(containers?.list() ?? []), runtimes, containers?.defaultRuntime));
   });
 
   router.on("GET", "/system/df", async (ctx) => {
