@@ -15,6 +15,19 @@ export interface DaemonConfig {
   readonly pidfile: string;
   readonly logLevel: LogLevel;
   readonly debug: boolean;
+  /** Networking: the default bridge and its address, the pools of new networks, forwarding. */
+  readonly network?: NetworkFlags;
+}
+
+export interface NetworkFlags {
+  /** The default network's bridge (`wharf0`); also names wharf's nft table. */
+  readonly bridge?: string;
+  /** `--bip`: the default bridge's address with its prefix. */
+  readonly bip?: string;
+  /** `--default-address-pool base=CIDR,size=N`, repeatable. */
+  readonly pools: readonly string[];
+  readonly mtu?: number;
+  readonly ipForward: boolean;
 }
 
 export type Invocation = { readonly kind: "run"; readonly config: DaemonConfig } | { readonly kind: "help" } | { readonly kind: "version" };
@@ -32,6 +45,11 @@ Options:
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
   -v, --version            Print version information and quit
+      --bridge string      Name of the default network's bridge (default "wharf0")
+      --bip string         Address and prefix of the default bridge (default: the first free subnet of the pools)
+      --default-address-pool list  Pools of new networks: base=CIDR,size=N (default base=10.210.0.0/16,size=24)
+      --mtu int            MTU of container interfaces (default 1500)
+      --ip-forward         Turn on IPv4 forwarding on the host (default false: left as the host has it)
 `;
 
 /**
@@ -74,15 +92,16 @@ function parseBoolFlag(name: string, text: string): boolean {
   throw wharfError("invalid-argument", `invalid argument ${JSON.stringify(text)} for ${name}: expected true or false`);
 }
 
-type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level";
-type BoolFlag = "debug" | "help" | "version";
-const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level" };
-const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version" };
+type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "bridge" | "bip" | "default-address-pool" | "mtu";
+type BoolFlag = "debug" | "help" | "version" | "ip-forward";
+const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level", bridge: "bridge", b: "bridge", bip: "bip", "default-address-pool": "default-address-pool", mtu: "mtu" };
+const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version", "ip-forward": "ip-forward" };
 
 /** Parses wharfd's arguments; anything unknown or malformed throws invalid-argument with a one-line message. */
 export function parseDaemonArgs(argv: readonly string[]): Invocation {
-  const values: Partial<Record<Exclude<ValueFlag, "host">, string>> = {};
+  const values: Partial<Record<Exclude<ValueFlag, "host" | "default-address-pool">, string>> = {};
   const hosts: string[] = [];
+  const pools: string[] = [];
   const flags: Partial<Record<BoolFlag, boolean>> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -115,6 +134,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       if (value === undefined) throw wharfError("invalid-argument", `flag needs an argument: ${display}`);
     }
     if (flag === "host") hosts.push(value);
+    else if (flag === "default-address-pool") pools.push(value);
     else values[flag] = value;
   }
   if (flags.help) return { kind: "help" };
@@ -124,6 +144,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
   const debug = flags.debug ?? false;
   const logLevel = parseLogLevel(values["log-level"] ?? "info");
   const sockets = [...new Set((hosts.length > 0 ? hosts : [DEFAULT_HOST]).map(parseHost))];
+  const network = parseNetworkFlags(values.bridge, values.bip, pools, values.mtu, flags["ip-forward"] ?? false);
   return {
     kind: "run",
     config: {
@@ -134,6 +155,19 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       // -D wins over --log-level, as in dockerd.
       logLevel: debug ? "debug" : logLevel,
       debug,
+      network,
     },
   };
+}
+
+function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, pools: readonly string[], mtuText: string | undefined, ipForward: boolean): NetworkFlags {
+  if (bridge !== undefined && !/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/.test(bridge)) throw wharfError("invalid-argument", `invalid --bridge ${JSON.stringify(bridge)}: an interface name of at most 15 characters`);
+  if (bip !== undefined && !/^[0-9]{1,3}(\.[0-9]{1,3}){3}\/[0-9]{1,2}$/.test(bip)) throw wharfError("invalid-argument", `invalid --bip ${JSON.stringify(bip)}: expected an address with its prefix, such as 10.1.0.1/24`);
+  for (const p of pools) if (!/^base=[0-9.]+\/[0-9]{1,2}(,size=[0-9]{1,2})?$/.test(p)) throw wharfError("invalid-argument", `invalid --default-address-pool ${JSON.stringify(p)}: expected base=CIDR,size=N`);
+  let mtu: number | undefined;
+  if (mtuText !== undefined) {
+    mtu = Number(mtuText);
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw wharfError("invalid-argument", `invalid --mtu ${JSON.stringify(mtuText)}`);
+  }
+  return { ...(bridge !== undefined ? { bridge } : {}), ...(bip !== undefined ? { bip } : {}), pools, ...(mtu !== undefined ? { mtu } : {}), ipForward };
 }

@@ -50,7 +50,7 @@ export interface OpenedImages {
 export interface DaemonParts {
   readonly build: BuildInfo;
   readonly logger: Logger;
-  openImages(dataRoot: string, logger: Logger, execRoot: string): Promise<OpenedImages>;
+  openImages(dataRoot: string, logger: Logger, execRoot: string, config?: DaemonConfig): Promise<OpenedImages>;
 }
 
 export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Promise<RunningDaemon> {
@@ -69,7 +69,7 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       await mkdir(dirname(socket), { recursive: true, mode: 0o711 });
       await clearStaleSocket(socket);
     }
-    const opened = await parts.openImages(config.dataRoot, logger, config.execRoot);
+    const opened = await parts.openImages(config.dataRoot, logger, config.execRoot, config);
     cleanups.push(() => opened.close());
     const images = opened.images;
     const engine: EngineFacts = {
