@@ -85,6 +85,8 @@ export interface DnsServerOptions {
   readonly upstreams: () => readonly string[];
   readonly logger: Logger;
   readonly port?: number;
+  /** Where upstream resolvers listen (53). */
+  readonly upstreamPort?: number;
 }
 
 /** One network's DNS listener. */
@@ -141,7 +143,7 @@ export class DnsServer {
         s.on("message", (reply) => {
           if (reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0)) finish(reply);
         });
-        s.send(msg, 53, server);
+        s.send(msg, this.#o.upstreamPort ?? 53, server);
       });
       if (got) return got;
     }

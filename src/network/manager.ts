@@ -634,6 +634,10 @@ export class NetworkManager implements ContainerNetwork {
         removed.push(path);
       }
     }
+    // Host ends of running containers back on their bridges (a bridge made anew at start has none).
+    const ends = [...this.#live.values()].flatMap((l) => Object.values(l.sandbox.Endpoints).map((e) => ({ hostIf: e.HostIf, bridge: this.#networks.get(e.NetworkID)?.Bridge ?? "" })));
+    const reattach = ends.filter((e) => e.bridge).map((e) => `link set ${e.hostIf} master ${e.bridge} up`);
+    if (reattach.length > 0) await run("ip", ["-force", "-batch", "-"], reattach.join("\n") + "\n").catch(() => {});
     const claimed = new Set([...this.#live.values()].flatMap((l) => Object.values(l.sandbox.Endpoints).map((e) => e.HostIf)));
     const out = await run("ip", ["-o", "link", "show", "type", "veth"]).catch(() => "");
     const ours = new Set(this.bridges);
