@@ -467,7 +467,14 @@ export class NetworkManager implements ContainerNetwork {
     const networkingConfig = body["NetworkingConfig"];
     const endpoints = isObject(networkingConfig) && isObject(networkingConfig["EndpointsConfig"]) ? networkingConfig["EndpointsConfig"] : {};
     const mac = typeof body["MacAddress"] === "string" ? body["MacAddress"] : undefined;
-    const cfg = this.#parseMode(c.HostConfig.NetworkMode, endpoints, mac ? { ...c, Config: { ...c.Config, MacAddress: mac } } : c);
+    let cfg: ContainerNetworkConfig;
+    try {
+      cfg = this.#parseMode(c.HostConfig.NetworkMode, endpoints, mac ? { ...c, Config: { ...c.Config, MacAddress: mac } } : c);
+    } catch (e) {
+      // A 404 from create reads to the docker CLI as a missing image (it would pull): a bad network is a bad request here.
+      if (isKind(e, "not-found")) throw wharfError("invalid-argument", e.message);
+      throw e;
+    }
     this.#checkRequests(cfg, c);
     await this.#saveConfig(c, cfg);
     // host-gateway in --add-host means the default bridge's gateway.
