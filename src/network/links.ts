@@ -5,8 +5,8 @@
 // ends are moved straight to the daemon's namespace), addresses and routes;
 // a second puts the host ends on their bridges.
 import { execFile } from "node:child_process";
-import { access, mkdir, writeFile } from "node:fs/promises";
-import { wharfError, errnoCode } from "../internal/index.js";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { wharfError } from "../internal/index.js";
 
 export function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -64,14 +64,10 @@ export async function ipBatch(batch: readonly string[]): Promise<void> {
   await run("ip", ["-batch", "-"], batch.join("\n") + "\n");
 }
 
+/** Whether a link exists in the daemon's network namespace (/proc/self/net is the reader's; /sys/class/net is the mounter's). */
 export async function linkExists(name: string): Promise<boolean> {
-  try {
-    await access(`/sys/class/net/${name}`);
-    return true;
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return false;
-    throw e;
-  }
+  const dev = await readFile("/proc/self/net/dev", "utf8");
+  return dev.split("\n").some((l) => l.trim().startsWith(`${name}:`));
 }
 
 /** The bridge up with its gateway address; made when missing. Loopback traffic may be routed to it (published ports on 127.0.0.1). */
