@@ -486,7 +486,10 @@ export class NetworkManager implements ContainerNetwork {
   }
 
   async attach(c: ContainerView): Promise<NetworkNamespace> {
-    return this.#locks.run(`c:${c.Id}`, () => this.#attach(c));
+    const start = performance.now();
+    const ns = await this.#locks.run(`c:${c.Id}`, () => this.#attach(c));
+    this.#logger.debug("network attached", { container: c.Id, ms: Math.round(performance.now() - start) });
+    return ns;
   }
 
   async #attach(c: ContainerView): Promise<NetworkNamespace> {
@@ -536,11 +539,13 @@ export class NetworkManager implements ContainerNetwork {
         sandbox.Ports.push({ Proto: r.Proto, HostIp: r.HostIp, HostPort: proxy.hostPort, ContainerPort: r.ContainerPort });
       }
       await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, { mkdir: true });
-      await createNamespace(netns, sandboxBatch(plans, gateway, process.pid));
-      await ipBatch(hostBatch(plans));
-      await this.#writeHosts(c, sandbox);
-      await this.#writeResolv(c, cfg);
-      if (sandbox.Ports.length > 0) await this.#applyRules();
+      // Independent steps at once: the rules need only the addresses, the files only the plan.
+      await Promise.all([
+        createNamespace(netns, sandboxBatch(plans, gateway, process.pid)).then(() => ipBatch(hostBatch(plans))),
+        this.#writeHosts(c, sandbox),
+        this.#writeResolv(c, cfg),
+        sandbox.Ports.length > 0 ? this.#applyRules() : undefined,
+      ]);
       for (const ep of Object.values(sandbox.Endpoints)) this.#o.events?.publish("network", "connect", ep.NetworkID, { container: c.Id, name: this.#networks.get(ep.NetworkID)?.Name ?? "", type: "bridge" });
       return { kind: "path", path: netns };
     } catch (e) {
@@ -574,7 +579,9 @@ export class NetworkManager implements ContainerNetwork {
   }
 
   async detach(id: string): Promise<void> {
+    const start = performance.now();
     await this.#locks.run(`c:${id}`, () => this.#detach(id));
+    this.#logger.debug("network detached", { container: id, ms: Math.round(performance.now() - start) });
   }
 
   async #detach(id: string): Promise<void> {
@@ -589,11 +596,12 @@ export class NetworkManager implements ContainerNetwork {
     for (const p of live.proxies.splice(0)) await p.close().catch(() => {});
     const hadPorts = live.sandbox.Ports.length > 0;
     this.#live.delete(id);
-    if (hadPorts) await this.#applyRules().catch((e: unknown) => this.#logger.warn("removing port rules failed", { container: id, error: asWharfError(e, "nft").message }));
+    const rules = hadPorts ? this.#applyRules().catch((e: unknown) => this.#logger.warn("removing port rules failed", { container: id, error: asWharfError(e, "nft").message })) : undefined;
     if (live.sandbox.Netns) {
       await unmount(live.sandbox.Netns).catch(() => {});
       await rm(live.sandbox.Netns, { force: true });
     }
+    await rules;
     await rm(join(this.#sandboxDir, `${id}.json`), { force: true });
   }
 
