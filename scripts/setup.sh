@@ -19,6 +19,8 @@ declare -A NEED=(
   [g++]=g++
   [python3]=python3
   [zstd]=zstd
+  [nft]=nftables
+  [docker-compose]=docker-compose
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

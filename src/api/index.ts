@@ -4,6 +4,7 @@ import type { Logger } from "../internal/index.js";
 import { containerRoutes, type ContainerDeps } from "./routes/containers.js";
 import { eventRoutes } from "./routes/events.js";
 import { imageRoutes } from "./routes/images.js";
+import { networkRoutes } from "./routes/networks.js";
 import { systemRoutes, type SystemDeps } from "./routes/system.js";
 import { Router } from "./router.js";
 import { ApiServer } from "./server.js";
@@ -24,6 +25,7 @@ export function engineRouter(deps: SystemDeps & { readonly containers?: Containe
   if (deps.containers) {
     containerRoutes(router, deps.containers);
     eventRoutes(router, deps.containers.events);
+    if (deps.containers.networks) networkRoutes(router, { networks: deps.containers.networks, containers: deps.containers.containers });
   }
   return router;
 }

@@ -13,7 +13,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
-import { buildSpec, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type SeccompChoice } from "../runtime/index.js";
+import type { ContainerNetwork } from "../network/index.js";
+import { buildSpec, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -36,6 +37,8 @@ export interface ContainerEngineOptions {
   readonly hostResolvConf?: string;
   /** The init process for `--init` (tini). */
   readonly initBinary?: string;
+  /** Namespaces, addresses and ports of containers; without it a container gets a fresh namespace with loopback only. */
+  readonly network?: ContainerNetwork;
 }
 
 /** Log rotation when the create request sets none: docker's json-file knobs, with a bound by default. */
@@ -251,6 +254,7 @@ export class ContainerEngine {
       await writeFile(record.HostnamePath, hostnameFile(config.Hostname));
       await writeFile(record.HostsPath, hostsFile(config.Hostname, config.Domainname, host.ExtraHosts ?? []));
       await writeFile(record.ResolvConfPath, resolvConf(hostResolv, { dns: host.Dns, search: host.DnsSearch, options: host.DnsOptions }));
+      await this.#o.network?.prepare(record, request.body);
       delete record.Creating;
       await this.#save(record);
       this.#byId.set(id, { record, exitWaiters: [], removedWaiters: [], pendingStdin: [] });
@@ -304,8 +308,10 @@ export class ContainerEngine {
     if (await runtime.hasState(id)) await runtime.delete(id, true);
     if ((await mountsUsing(rootfs)).length === 0) await mountAll(await this.#o.snapshotter.mounts(id), rootfs);
     let monitorUp = false;
+    let networkFailure: unknown;
     try {
-      const spec = await this.#spec(r, rootfs);
+      const netns = this.#o.network ? await this.#o.network.attach(r).catch((e: unknown) => { networkFailure = e; throw e; }) : undefined;
+      const spec = await this.#spec(r, rootfs, netns);
       await writeFileAtomic(`${bundle}/config.json`, JSON.stringify(spec));
       for (const f of [this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`]) await rm(f, { force: true });
       const log = logLimits(r.HostConfig);
@@ -350,11 +356,14 @@ export class ContainerEngine {
       const code = startFailureCode(message);
       if (monitorUp) await runtime.kill(id, "KILL").catch(() => {});
       await runtime.delete(id, true).catch(() => {});
+      await this.#o.network?.detach(id).catch(() => {});
       await unmount(rootfs).catch(() => {});
       for (const w of live.pendingStdin.splice(0)) w(undefined);
       r.State = { ...r.State, Status: r.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, ExitCode: code, Error: message };
       await this.#save(r);
       this.#resolveExit(live);
+      // The network's refusals (a port in use) are the caller's to read as they are.
+      if (networkFailure) throw networkFailure;
       throw startError(message, code);
     }
   }
@@ -368,7 +377,7 @@ export class ContainerEngine {
     }
   }
 
-  async #spec(r: ContainerRecord, rootfs: string) {
+  async #spec(r: ContainerRecord, rootfs: string, netns?: NetworkNamespace) {
     const h = r.HostConfig;
     const passwd = await readInRoot(rootfs, "/etc/passwd");
     const group = await readInRoot(rootfs, "/etc/group");
@@ -427,7 +436,7 @@ export class ContainerEngine {
         oomKillDisable: h.OomKillDisable === true,
       },
       cgroupsPath: `/wharf/${r.Id}`,
-      network: h.NetworkMode === "host" ? { kind: "host" } : { kind: "new" },
+      network: netns ?? (h.NetworkMode === "host" ? { kind: "host" } : { kind: "new" }),
       ...(h.OomScoreAdj ? { oomScoreAdj: h.OomScoreAdj } : {}),
       ...(h.Sysctls ? { sysctls: h.Sysctls } : {}),
     });
@@ -467,6 +476,7 @@ export class ContainerEngine {
     const oom = await stat(`${this.paths.persist(r.Id)}/oom`).then(() => true, () => false);
     await this.#runtime(r).delete(r.Id, true).catch((e: unknown) => this.#logger.warn("runtime delete failed", { container: r.Id, error: asWharfError(e, "delete").message }));
     await unmount(this.paths.rootfs(r.Id)).catch((e: unknown) => this.#logger.warn("unmount failed", { container: r.Id, error: asWharfError(e, "unmount").message }));
+    await this.#o.network?.detach(r.Id).catch((e: unknown) => this.#logger.warn("network detach failed", { container: r.Id, error: asWharfError(e, "detach").message }));
     if (live.rotateTimer) clearInterval(live.rotateTimer);
     const health = r.State.Health ? { Health: { ...r.State.Health, Status: "unhealthy" as const } } : {};
     r.State = { ...r.State, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), ...health };
@@ -696,6 +706,7 @@ export class ContainerEngine {
   async #destroy(r: ContainerRecord): Promise<void> {
     const runtime = this.#runtime(r);
     if (await runtime.hasState(r.Id)) await runtime.delete(r.Id, true).catch(() => {});
+    this.#o.network?.forget(r.Id);
     for (const m of await mountsUsing(this.paths.dir(r.Id))) await unmount(m);
     try {
       await this.#o.snapshotter.remove(r.Id);
@@ -864,6 +875,7 @@ export class ContainerEngine {
       }
       const conmonPid = await readPidFile(`${this.paths.bundle(id)}/conmon.pid`).catch(() => undefined);
       if (r.State.Running && conmonPid !== undefined && processAlive(conmonPid)) {
+        await this.#o.network?.restore(r);
         this.#armRotation(live);
         void this.#checkExit(id);
         return;
@@ -873,6 +885,7 @@ export class ContainerEngine {
         // The monitor is gone but the process runs: keep it, it can still be stopped.
         r.State = { ...r.State, Paused: state.status === "paused", Status: state.status === "paused" ? "paused" : "running" };
         await this.#save(r);
+        await this.#o.network?.restore(r);
         return;
       }
       // Gone without a word (a reboot wiped the exec root): exited, code unknown.

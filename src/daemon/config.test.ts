@@ -22,7 +22,18 @@ test("no flags give the documented defaults", () => {
     debug: false,
     runtimes: { runc: "runc" },
     defaultRuntime: "runc",
+    network: { pools: [], ipForward: false },
   });
+});
+
+test("network flags: bridge, bip, repeatable address pools, mtu, ip-forward", () => {
+  const c = run(["--bridge", "wt0", "--bip=10.5.0.1/24", "--default-address-pool", "base=10.6.0.0/16,size=24", "--default-address-pool", "base=10.7.0.0/16", "--mtu", "1400", "--ip-forward"]);
+  assert.deepEqual(c.network, { bridge: "wt0", bip: "10.5.0.1/24", pools: ["base=10.6.0.0/16,size=24", "base=10.7.0.0/16"], mtu: 1400, ipForward: true });
+  assert.equal(run(["--ip-forward=false"]).network?.ipForward, false);
+  refused(["--bridge", "a-name-far-too-long"], /invalid --bridge/);
+  refused(["--bip", "10.5.0.1"], /invalid --bip/);
+  refused(["--default-address-pool", "10.0.0.0/8"], /invalid --default-address-pool/);
+  refused(["--mtu", "big"], /invalid --mtu/);
 });
 
 test("the pid file follows the exec root unless given", () => {

@@ -19,6 +19,19 @@ export interface DaemonConfig {
   readonly runtimes: Readonly<Record<string, string>>;
   /** The runtime of containers that name none (`--default-runtime`). */
   readonly defaultRuntime: string;
+  /** Networking: the default bridge and its address, the pools of new networks, forwarding. */
+  readonly network?: NetworkFlags;
+}
+
+export interface NetworkFlags {
+  /** The default network's bridge (`wharf0`); also names wharf's nft table. */
+  readonly bridge?: string;
+  /** `--bip`: the default bridge's address with its prefix. */
+  readonly bip?: string;
+  /** `--default-address-pool base=CIDR,size=N`, repeatable. */
+  readonly pools: readonly string[];
+  readonly mtu?: number;
+  readonly ipForward: boolean;
 }
 
 export type Invocation = { readonly kind: "run"; readonly config: DaemonConfig } | { readonly kind: "help" } | { readonly kind: "version" };
@@ -38,6 +51,11 @@ Options:
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
   -v, --version            Print version information and quit
+      --bridge string      Name of the default network's bridge (default "wharf0")
+      --bip string         Address and prefix of the default bridge (default: the first free subnet of the pools)
+      --default-address-pool list  Pools of new networks: base=CIDR,size=N (default base=10.210.0.0/16,size=24)
+      --mtu int            MTU of container interfaces (default 1500)
+      --ip-forward         Turn on IPv4 forwarding on the host (default false: left as the host has it)
 `;
 
 /**
@@ -80,16 +98,33 @@ function parseBoolFlag(name: string, text: string): boolean {
   throw wharfError("invalid-argument", `invalid argument ${JSON.stringify(text)} for ${name}: expected true or false`);
 }
 
-type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "add-runtime" | "default-runtime";
-type BoolFlag = "debug" | "help" | "version";
-const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level", "add-runtime": "add-runtime", "default-runtime": "default-runtime" };
-const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version" };
+type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "add-runtime" | "default-runtime" | "bridge" | "bip" | "default-address-pool" | "mtu";
+type BoolFlag = "debug" | "help" | "version" | "ip-forward";
+const VALUE_FLAGS: Record<string, ValueFlag> = {
+  "data-root": "data-root",
+  "exec-root": "exec-root",
+  host: "host",
+  H: "host",
+  pidfile: "pidfile",
+  p: "pidfile",
+  "log-level": "log-level",
+  l: "log-level",
+  "add-runtime": "add-runtime",
+  "default-runtime": "default-runtime",
+  bridge: "bridge",
+  b: "bridge",
+  bip: "bip",
+  "default-address-pool": "default-address-pool",
+  mtu: "mtu",
+};
+const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version", "ip-forward": "ip-forward" };
 
 /** Parses wharfd's arguments; anything unknown or malformed throws invalid-argument with a one-line message. */
 export function parseDaemonArgs(argv: readonly string[]): Invocation {
-  const values: Partial<Record<Exclude<ValueFlag, "host" | "add-runtime">, string>> = {};
+  const values: Partial<Record<Exclude<ValueFlag, "host" | "add-runtime" | "default-address-pool">, string>> = {};
   const hosts: string[] = [];
   const runtimes: Record<string, string> = { runc: "runc" };
+  const pools: string[] = [];
   const flags: Partial<Record<BoolFlag, boolean>> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -125,7 +160,8 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
     else if (flag === "add-runtime") {
       const [name, path] = parseRuntime(value);
       runtimes[name] = path;
-    } else values[flag] = value;
+    } else if (flag === "default-address-pool") pools.push(value);
+    else values[flag] = value;
   }
   if (flags.help) return { kind: "help" };
   if (flags.version) return { kind: "version" };
@@ -136,6 +172,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
   const sockets = [...new Set((hosts.length > 0 ? hosts : [DEFAULT_HOST]).map(parseHost))];
   const defaultRuntime = values["default-runtime"] ?? "runc";
   if (!runtimes[defaultRuntime]) throw wharfError("invalid-argument", `invalid --default-runtime ${JSON.stringify(defaultRuntime)}: no such runtime; add it with --add-runtime ${defaultRuntime}=/path/to/runtime`);
+  const network = parseNetworkFlags(values.bridge, values.bip, pools, values.mtu, flags["ip-forward"] ?? false);
   return {
     kind: "run",
     config: {
@@ -148,6 +185,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       debug,
       runtimes,
       defaultRuntime,
+      network,
     },
   };
 }
@@ -160,4 +198,16 @@ function parseRuntime(text: string): [string, string] {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || path === "") throw wharfError("invalid-argument", `invalid --add-runtime ${JSON.stringify(text)}: expected name=path`);
   if (name === "runc" && path !== "runc") throw wharfError("invalid-argument", `invalid --add-runtime ${JSON.stringify(text)}: runtime name "runc" is reserved`);
   return [name, path];
+}
+
+function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, pools: readonly string[], mtuText: string | undefined, ipForward: boolean): NetworkFlags {
+  if (bridge !== undefined && !/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/.test(bridge)) throw wharfError("invalid-argument", `invalid --bridge ${JSON.stringify(bridge)}: an interface name of at most 15 characters`);
+  if (bip !== undefined && !/^[0-9]{1,3}(\.[0-9]{1,3}){3}\/[0-9]{1,2}$/.test(bip)) throw wharfError("invalid-argument", `invalid --bip ${JSON.stringify(bip)}: expected an address with its prefix, such as 10.1.0.1/24`);
+  for (const p of pools) if (!/^base=[0-9.]+\/[0-9]{1,2}(,size=[0-9]{1,2})?$/.test(p)) throw wharfError("invalid-argument", `invalid --default-address-pool ${JSON.stringify(p)}: expected base=CIDR,size=N`);
+  let mtu: number | undefined;
+  if (mtuText !== undefined) {
+    mtu = Number(mtuText);
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw wharfError("invalid-argument", `invalid --mtu ${JSON.stringify(mtuText)}`);
+  }
+  return { ...(bridge !== undefined ? { bridge } : {}), ...(bip !== undefined ? { bip } : {}), pools, ...(mtu !== undefined ? { mtu } : {}), ipForward };
 }

@@ -2,7 +2,8 @@
 // its own temporary data root and socket, stopped by PID and cleaned up
 // (processes, mounts, files) even when the caller fails.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -81,18 +82,72 @@ function capture(child: ChildProcess): () => string {
   return () => out;
 }
 
-export async function startWharfd(options: { root?: string; args?: string[] } = {}): Promise<Daemon> {
+/**
+ * Networking of a test daemon: a bridge (and nft table) of its own and a
+ * subnet picked at random in 10.128.0.0/9, so daemons of parallel suites and
+ * the machine's own wharfd (wharf0) never share one.
+ */
+export interface TestNetwork {
+  readonly bridge: string;
+  /** The default bridge's gateway address with its prefix. */
+  readonly bip: string;
+  readonly pool: string;
+}
+
+export function testNetwork(): TestNetwork {
+  const r = randomBytes(3);
+  const second = 128 + (r[0]! & 0x7f);
+  const third = r[1]! & 0xfe;
+  return { bridge: `wt${r.toString("hex")}`, bip: `10.${second}.${third}.1/24`, pool: `base=10.${second}.${third + 1}.0/24,size=28` };
+}
+
+/** Removes what a test daemon's networking left on the host: its bridges (default and user networks) and its nft table. */
+export async function cleanupNetwork(root: string, net: TestNetwork): Promise<void> {
+  const bridges = new Set([net.bridge]);
+  try {
+    const dir = join(root, "data", "network", "networks");
+    for (const f of await readdir(dir)) {
+      try {
+        const rec = JSON.parse(await readFile(join(dir, f), "utf8")) as { Bridge?: string };
+        if (rec.Bridge) bridges.add(rec.Bridge);
+      } catch {
+        // half-written
+      }
+    }
+  } catch {
+    // no records
+  }
+  for (const b of bridges) {
+    try {
+      execFileSync("ip", ["link", "del", b], { stdio: "ignore" });
+    } catch {
+      // not there
+    }
+  }
+  try {
+    execFileSync("nft", ["delete", "table", "ip", net.bridge], { stdio: "ignore" });
+  } catch {
+    // not there
+  }
+}
+
+export async function startWharfd(options: { root?: string; args?: string[]; network?: TestNetwork } = {}): Promise<Daemon & { network: TestNetwork }> {
   const root = options.root ?? (await mkdtemp(join(tmpdir(), "wharfd-test-")));
   const socket = join(root, "wharf.sock");
+  // A daemon started again on the same root keeps its network (its containers may still run on it).
+  const netFile = join(root, "test-network.json");
+  const net = options.network ?? (await readFile(netFile, "utf8").then((t) => JSON.parse(t) as TestNetwork, () => testNetwork()));
+  await writeFile(netFile, JSON.stringify(net));
   const child = spawn(
     process.execPath,
-    [join(projectRoot, "bin", "wharfd"), "--data-root", join(root, "data"), "--exec-root", join(root, "exec"), "-H", `unix://${socket}`, "--pidfile", join(root, "wharfd.pid"), ...(options.args ?? [])],
+    [join(projectRoot, "bin", "wharfd"), "--data-root", join(root, "data"), "--exec-root", join(root, "exec"), "-H", `unix://${socket}`, "--pidfile", join(root, "wharfd.pid"), "--bridge", net.bridge, "--bip", net.bip, "--default-address-pool", net.pool, ...(options.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const log = capture(child);
   const stop = async () => {
     await stopChild(child, 10_000);
     await unmountBelow(root);
+    await cleanupNetwork(root, net);
     if (!options.root) await rm(root, { recursive: true, force: true });
   };
   try {
@@ -101,7 +156,7 @@ export async function startWharfd(options: { root?: string; args?: string[] } = 
     await stop();
     throw e;
   }
-  return { socket, host: `unix://${socket}`, root, pid: child.pid!, env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stop };
+  return { socket, host: `unix://${socket}`, root, pid: child.pid!, env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stop, network: net };
 }
 
 /** A reference dockerd (Debian's docker.io) on its own socket, without networking. */

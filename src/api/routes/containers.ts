@@ -14,11 +14,14 @@ import { sendEmpty, sendJson } from "../respond.js";
 import type { RequestContext, Router, UpgradeContext } from "../router.js";
 import { frame, MULTIPLEXED_STREAM, pumpOutput, RAW_STREAM, wantsUpgrade, writeStreamHead, writeUpgradeHead, type OutputSink } from "../stdio.js";
 import { humanDuration } from "../wire.js";
+import type { NetworkManager } from "../../network/index.js";
+import { networkSettings, summaryPorts } from "./networks.js";
 
 export interface ContainerDeps {
   readonly containers: ContainerEngine;
   readonly execs: ExecManager;
   readonly events: EventBus;
+  readonly networks?: NetworkManager;
 }
 
 const ZERO = "0001-01-01T00:00:00Z";
@@ -96,7 +99,7 @@ function graphDriver(engine: ContainerEngine, r: ContainerRecord) {
   return { Data: { MergedDir: engine.paths.rootfs(r.Id) }, Name: "overlay2" };
 }
 
-export function inspectBody(engine: ContainerEngine, execs: ExecManager, r: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
+export function inspectBody(engine: ContainerEngine, execs: ExecManager, r: ContainerRecord, sizes?: { rw: number; rootFs: number }, network?: object) {
   const execIds = execs.idsOf(r.Id);
   return {
     Id: r.Id,
@@ -141,11 +144,12 @@ export function inspectBody(engine: ContainerEngine, execs: ExecManager, r: Cont
       IPv6Gateway: "",
       MacAddress: "",
       ...networkSettingsSummary(r),
+      ...network,
     },
   };
 }
 
-export function summary(r: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
+export function summary(r: ContainerRecord, sizes?: { rw: number; rootFs: number }, networks?: NetworkManager) {
   return {
     Id: r.Id,
     Names: [r.Name],
@@ -153,13 +157,13 @@ export function summary(r: ContainerRecord, sizes?: { rw: number; rootFs: number
     ImageID: r.Image,
     Command: command(r),
     Created: Math.floor(Date.parse(r.Created) / 1000),
-    Ports: ports(r),
+    Ports: networks ? summaryPorts(r, networks.sandboxOf(r.Id)) : ports(r),
     ...(sizes ? { SizeRw: sizes.rw, SizeRootFs: sizes.rootFs } : {}),
     Labels: r.Config.Labels,
     State: r.State.Status,
     Status: statusText(r),
     HostConfig: { NetworkMode: r.HostConfig.NetworkMode },
-    NetworkSettings: networkSettingsSummary(r),
+    NetworkSettings: networkSettingsSummary(r) as { Networks: Record<string, unknown> },
     Mounts: r.Mounts.map((m) => ({ Type: m.Type, ...(m.Name ? { Name: m.Name } : {}), Source: m.Source, Destination: m.Destination, ...(m.Driver ? { Driver: m.Driver } : {}), Mode: m.Mode, RW: m.RW, Propagation: m.Propagation })),
   };
 }
@@ -210,14 +214,18 @@ export function containerRoutes(router: Router, deps: ContainerDeps): void {
       .sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
     if (limit > 0) list = list.slice(0, limit);
     const out = [];
-    for (const r of list) out.push(summary(r, size ? await containers.sizes(r.Id).catch(() => ({ rw: 0, rootFs: 0 })) : undefined));
+    for (const r of list) {
+      const s = summary(r, size ? await containers.sizes(r.Id).catch(() => ({ rw: 0, rootFs: 0 })) : undefined, deps.networks);
+      if (deps.networks) s.NetworkSettings = { Networks: (await networkSettings(deps.networks, r)).Networks };
+      out.push(s);
+    }
     sendJson(ctx.res, 200, out);
   });
 
   router.on("GET", "/containers/{id}/json", async (ctx) => {
     const r = containers.get(ctx.params["id"]!);
     const sizes = ctx.query.bool("size") ? await containers.sizes(r.Id) : undefined;
-    sendJson(ctx.res, 200, inspectBody(containers, execs, r, sizes));
+    sendJson(ctx.res, 200, inspectBody(containers, execs, r, sizes, deps.networks ? await networkSettings(deps.networks, r) : undefined));
   });
 
   router.on("POST", "/containers/{id}/start", async (ctx) => {

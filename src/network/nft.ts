@@ -1,0 +1,92 @@
+// wharf's nftables table, as data. The whole table is rendered from the
+// networks and the published ports and replaced in one `nft -f` transaction
+// (add, delete, define: atomic, whatever was there before), so a rule can
+// never be left behind by a crash between two edits: the next apply is the
+// truth. Rules:
+//   - published ports: DNAT of traffic to a local address (from outside in
+//     prerouting, from the host itself in output, loopback included: the
+//     bridges have route_localnet, and loopback sources are masqueraded);
+//   - outbound: masquerade of a network's subnet leaving by another interface,
+//     except for internal networks;
+//   - forward: internal networks reach nothing but themselves; networks do
+//     not reach each other.
+import { execFile } from "node:child_process";
+import { wharfError } from "../internal/index.js";
+import type { PortMapping } from "./types.js";
+
+export interface TableNetwork {
+  readonly bridge: string;
+  readonly subnet: string;
+  readonly internal: boolean;
+}
+
+export interface TablePort extends PortMapping {
+  readonly ContainerIp: string;
+}
+
+export interface TableState {
+  readonly networks: readonly TableNetwork[];
+  readonly ports: readonly TablePort[];
+}
+
+const quote = (s: string): string => `"${s.replace(/["\\]/g, "")}"`;
+
+/** The nft script that makes table `name` exactly `state`. */
+export function renderTable(name: string, state: TableState): string {
+  const lines: string[] = [];
+  lines.push(`table ip ${name}`, `delete table ip ${name}`, `table ip ${name} {`);
+  const bridges = state.networks.map((n) => quote(n.bridge));
+  lines.push(`  set bridges { type ifname; ${bridges.length > 0 ? `elements = { ${bridges.join(", ")} }` : ""} }`);
+  lines.push("  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump ports; }");
+  lines.push("  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump ports; }");
+  lines.push("  chain ports {");
+  // A binding to one address wins over a binding to all of them.
+  const ports = [...state.ports].sort((a, b) => Number(a.HostIp === "0.0.0.0") - Number(b.HostIp === "0.0.0.0"));
+  for (const p of ports) {
+    const daddr = p.HostIp === "0.0.0.0" ? "" : `ip daddr ${p.HostIp} `;
+    lines.push(`    ${daddr}${p.Proto} dport ${p.HostPort} dnat to ${p.ContainerIp}:${p.ContainerPort};`);
+  }
+  lines.push("  }");
+  lines.push("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;");
+  for (const n of state.networks) {
+    lines.push(`    oifname ${quote(n.bridge)} ip saddr 127.0.0.0/8 masquerade;`);
+    if (!n.internal) lines.push(`    ip saddr ${n.subnet} oifname != ${quote(n.bridge)} masquerade;`);
+  }
+  lines.push("  }");
+  lines.push("  chain forward { type filter hook forward priority filter; policy accept;");
+  for (const n of state.networks) {
+    const br = quote(n.bridge);
+    if (n.internal) {
+      lines.push(`    iifname ${br} oifname != ${br} drop;`);
+      lines.push(`    oifname ${br} iifname != ${br} drop;`);
+    } else {
+      lines.push(`    iifname ${br} oifname != ${br} oifname @bridges drop;`);
+    }
+  }
+  lines.push("  }");
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+/** The script that removes table `name` (no error when it is not there). */
+export function renderDelete(name: string): string {
+  return `table ip ${name}\ndelete table ip ${name}\n`;
+}
+
+/** Runs an nft script as one transaction. */
+export function applyNft(script: string, nft = "nft"): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(nft, ["-f", "-"], { timeout: 30_000 }, (err, _stdout, stderr) => {
+      if (err) reject(wharfError("unavailable", `nft: ${(stderr || err.message).trim().split("\n").slice(0, 3).join(" ")}`));
+      else resolve();
+    });
+    child.stdin?.on("error", () => {});
+    child.stdin?.end(script);
+  });
+}
+
+/** A valid nft table name from a bridge name. */
+export function tableName(bridge: string): string {
+  const clean = bridge.replace(/[^a-zA-Z0-9_]/g, "_");
+  return /^[a-zA-Z_]/.test(clean) ? clean : `w${clean}`;
+}
