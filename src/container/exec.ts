@@ -176,6 +176,8 @@ export class ExecManager {
         pidFile: join(s.dir, "pid"),
         conmonPidFile: join(s.dir, "conmon.pid"),
         exitDir: join(s.dir, "exits"),
+        // conmon writes its oom and exit marks here; without it, in its working directory.
+        persistDir: s.dir,
         logPath,
         terminal: tty,
         stdin: c.AttachStdin,

@@ -13,7 +13,7 @@
 // whatever no running container claims and writes the rules anew.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { asWharfError, errnoCode, isKind, KeyedMutex, wharfError, writeJsonAtomic, type EventBus, type Logger } from "../internal/index.js";
 import type { NetworkNamespace } from "../runtime/index.js";
@@ -539,6 +539,11 @@ export class NetworkManager implements ContainerNetwork {
         sandbox.Ports.push({ Proto: r.Proto, HostIp: r.HostIp, HostPort: proxy.hostPort, ContainerPort: r.ContainerPort });
       }
       await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, { mkdir: true });
+      // A namespace still bound from a run that ended while the daemon was down.
+      if (await exists(netns)) {
+        await unmount(netns).catch(() => {});
+        await rm(netns, { force: true });
+      }
       // Independent steps at once: the rules need only the addresses, the files only the plan.
       await Promise.all([
         createNamespace(netns, sandboxBatch(plans, gateway, process.pid)).then(() => ipBatch(hostBatch(plans))),
@@ -835,3 +840,10 @@ export function macOf(ip: number): string {
 }
 
 export type { PortMapping };
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

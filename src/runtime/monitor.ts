@@ -97,6 +97,8 @@ export function spawnMonitor(o: MonitorOptions): Promise<MonitorStarted> {
     const child = spawn(o.conmon, conmonArgs(o), {
       stdio: ["ignore", "ignore", "ignore", "pipe"],
       detached: true,
+      // Anything conmon writes by a relative path lands in the bundle, never in the daemon's directory.
+      cwd: o.bundle,
       env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
     });
     const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
