@@ -5,6 +5,7 @@ import { containerRoutes, type ContainerDeps } from "./routes/containers.js";
 import { eventRoutes } from "./routes/events.js";
 import { imageRoutes } from "./routes/images.js";
 import { systemRoutes, type SystemDeps } from "./routes/system.js";
+import { volumeRoutes } from "./routes/volumes.js";
 import { Router } from "./router.js";
 import { ApiServer } from "./server.js";
 
@@ -24,6 +25,7 @@ export function engineRouter(deps: SystemDeps & { readonly containers?: Containe
   if (deps.containers) {
     containerRoutes(router, deps.containers);
     eventRoutes(router, deps.containers.events);
+    if (deps.containers.volumes) volumeRoutes(router, deps.containers.volumes);
   }
   return router;
 }

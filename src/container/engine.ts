@@ -18,7 +18,8 @@ import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/in
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
 import { ContainerPaths } from "./paths.js";
-import { freshStatus, ZERO_TIME, type ContainerRecord, type HostConfig, type MountPoint } from "./types.js";
+import { freshStatus, ZERO_TIME, type ContainerRecord, type ContainerStatus, type HostConfig, type MountPoint } from "./types.js";
+import { discardPlanned, planMounts as planVolumeMounts, type VolumeStore } from "../volume/index.js";
 
 export interface ContainerEngineOptions {
   readonly dataRoot: string;
@@ -36,6 +37,8 @@ export interface ContainerEngineOptions {
   readonly hostResolvConf?: string;
   /** The init process for `--init` (tini). */
   readonly initBinary?: string;
+  /** Named and anonymous volumes; without it only binds and tmpfs mounts are planned. */
+  readonly volumes?: VolumeStore;
 }
 
 /** Log rotation when the create request sets none: docker's json-file knobs, with a bound by default. */
@@ -208,13 +211,14 @@ export class ContainerEngine {
     // Reserved before the first await: of many creates with one name, exactly one gets it.
     this.#reserveName(finalName, id);
     let snapshotMade = false;
+    let mounts: MountPoint[] = [];
     try {
       const image = await this.#o.images.get(user.Image);
       const config = mergeImageConfig(user, image.config.config);
       processArgs(config);
       validateSecurityOpts(host.SecurityOpt ?? []);
       resolveCapabilities({ add: host.CapAdd ?? [], drop: host.CapDrop ?? [], privileged: host.Privileged });
-      const mounts = planMounts(host, config);
+      mounts = this.#o.volumes ? await planVolumeMounts(this.#o.volumes, host, config.Volumes) : planMounts(host, config);
       if (!config.Hostname) config.Hostname = id.slice(0, 12);
       const { path, args } = processArgs(config);
       const record: ContainerRecord = {
@@ -252,6 +256,7 @@ export class ContainerEngine {
       return { Id: id, Warnings: [] };
     } catch (e) {
       this.#names.delete(finalName);
+      if (this.#o.volumes) await discardPlanned(this.#o.volumes, mounts);
       if (snapshotMade) await this.#o.snapshotter.remove(id).catch(() => {});
       await rm(this.paths.dir(id), { recursive: true, force: true }).catch(() => {});
       throw e;
@@ -298,6 +303,7 @@ export class ContainerEngine {
     if ((await mountsUsing(rootfs)).length === 0) await mountAll(await this.#o.snapshotter.mounts(id), rootfs);
     let monitorUp = false;
     try {
+      await this.#o.volumes?.prepareStart(r.Mounts, rootfs, id);
       const spec = await this.#spec(r, rootfs);
       await writeFileAtomic(`${bundle}/config.json`, JSON.stringify(spec));
       for (const f of [this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`]) await rm(f, { force: true });
@@ -669,6 +675,7 @@ export class ContainerEngine {
       if (live.rotateTimer) clearInterval(live.rotateTimer);
     });
     this.#event("destroy", r);
+    if (options.volumes) await this.#o.volumes?.removeAnonymous(r.Mounts);
     for (const w of live.removedWaiters.splice(0)) w();
     this.#resolveExit(live);
   }
@@ -745,6 +752,17 @@ export class ContainerEngine {
   /** Bytes the container wrote to its own layer. */
   async sizeRw(id: string): Promise<number> {
     return (await this.#o.snapshotter.usage(id)).size;
+  }
+
+  /** A health check's result (container/health.ts), kept with the record while the container runs. */
+  async setHealth(id: string, health: NonNullable<ContainerStatus["Health"]>): Promise<void> {
+    const live = this.#byId.get(id);
+    if (!live || live.removed) return;
+    await this.#locks.run(id, async () => {
+      if (live.removed || !live.record.State.Running) return;
+      live.record.State = { ...live.record.State, Health: health };
+      await this.#save(live.record);
+    });
   }
 
   // ---- stdio ---------------------------------------------------------------

@@ -6,6 +6,7 @@ import { ContainerEngine, ExecManager } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
+import { VolumeStore } from "../volume/index.js";
 import type { OpenedImages } from "./daemon.js";
 
 interface Closable {
@@ -22,15 +23,18 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   const snapshotter = await openOverlaySnapshotter(join(dataRoot, "snapshots"));
   // The container engine opens after the image store; until then no image is in use.
   let containers: ContainerEngine | undefined;
+  let volumes: VolumeStore | undefined;
   const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }), usage: (id) => containers?.usingImage(id) ?? [] });
   const events = new EventBus();
   if (execRoot !== undefined) {
-    containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }) });
+    const usage = (name: string) => containers?.list().filter((r) => r.Mounts.some((m) => m.Type === "volume" && m.Name === name)).map((r) => r.Id) ?? [];
+    volumes = await VolumeStore.open({ dataRoot, events, logger: logger.with({ module: "volume" }), usage });
+    containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }), volumes });
   }
   const engine = containers;
   return {
     images,
-    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events } } : {}),
+    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events, ...(volumes ? { volumes } : {}) } } : {}),
     async close() {
       // Top down: the image store may still write through the others.
       for (const part of [engine, images, snapshotter, content]) if (part && canClose(part)) await part.close();

@@ -14,11 +14,14 @@ import { sendEmpty, sendJson } from "../respond.js";
 import type { RequestContext, Router, UpgradeContext } from "../router.js";
 import { MULTIPLEXED_STREAM, pumpOutput, RAW_STREAM, wantsUpgrade, writeStreamHead, writeUpgradeHead, type OutputSink } from "../stdio.js";
 import { humanDuration } from "../wire.js";
+import type { VolumeStore } from "../../volume/index.js";
 
 export interface ContainerDeps {
   readonly containers: ContainerEngine;
   readonly execs: ExecManager;
   readonly events: EventBus;
+  /** Volumes (`/volumes`), when the engine has them. */
+  readonly volumes?: VolumeStore;
 }
 
 const ZERO = "0001-01-01T00:00:00Z";
