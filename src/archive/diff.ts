@@ -17,6 +17,8 @@ import { writeTar, type TarHeaderInit, type TarInput } from "./tar.js";
 
 export interface DiffOptions {
   readonly signal?: AbortSignal;
+  /** Leaves out a path (relative, no leading slash) and, for a directory, all below it. */
+  readonly exclude?: (path: string, isDirectory: boolean) => boolean;
 }
 
 const OPAQUE_XATTR = "trusted.overlay.opaque";
@@ -24,10 +26,10 @@ const READ_CHUNK = 1 << 20;
 
 /** The tar of `dir` as a layer. File bodies are read as the stream is consumed. */
 export function diffDirectory(dir: string, options: DiffOptions = {}): Readable {
-  return writeTar(walkLayer(dir.endsWith("/") && dir.length > 1 ? dir.slice(0, -1) : dir, options.signal));
+  return writeTar(walkLayer(dir.endsWith("/") && dir.length > 1 ? dir.slice(0, -1) : dir, options.signal, options.exclude));
 }
 
-async function* walkLayer(root: string, signal: AbortSignal | undefined): AsyncGenerator<TarInput> {
+async function* walkLayer(root: string, signal: AbortSignal | undefined, exclude?: (path: string, isDirectory: boolean) => boolean): AsyncGenerator<TarInput> {
   /** First name of each multiply-linked inode, by "dev:ino". */
   const firstLink = new Map<string, string>();
   const full = (path: string) => `${root}/${path}`;
@@ -51,6 +53,7 @@ async function* walkLayer(root: string, signal: AbortSignal | undefined): AsyncG
       }
       const base = baseHeader(st);
       const type = Number(st.mode) & constants.S_IFMT;
+      if (exclude?.(path, type === constants.S_IFDIR)) continue;
       switch (type) {
         case constants.S_IFDIR: {
           const xattrs = readXattrs(full(path));

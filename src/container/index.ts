@@ -5,3 +5,5 @@ export * from "./merge.js";
 export * from "./files.js";
 export { ContainerPaths } from "./paths.js";
 export * from "./exec.js";
+export { ContainerFiles, type PathStat } from "./copy.js";
+export { ContainerCommits, type Change, type ChangeKind, type CommitOptions } from "./commit.js";

@@ -2,7 +2,7 @@
 // and the image store over them.
 import { join } from "node:path";
 import { openLocalStore } from "../content/index.js";
-import { ContainerEngine, ExecManager } from "../container/index.js";
+import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
@@ -34,7 +34,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   const engine = containers;
   return {
     images,
-    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events, ...(volumes ? { volumes } : {}) } } : {}),
+    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events, ...(volumes ? { volumes } : {}), archive: { files: new ContainerFiles(engine, snapshotter), commits: new ContainerCommits(engine, snapshotter, images) } } } : {}),
     async close() {
       // Top down: the image store may still write through the others.
       for (const part of [engine, images, snapshotter, content]) if (part && canClose(part)) await part.close();

@@ -58,5 +58,5 @@ export async function resolveInRoot(root: string, path: string, options: { keepL
     }
     done.push(part);
   }
-  return { host: done.length ? `${base}/${done.join("/")}` : base, inContainer: `/${done.join("/")}`, exists: true };
+  return { host: done.length ? `${base}/${done.join("/")}` : base || "/", inContainer: `/${done.join("/")}`, exists: true };
 }

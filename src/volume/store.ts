@@ -236,7 +236,7 @@ export class VolumeStore {
       const v = this.#byName.get(m.Name);
       if (!v || !v.Anonymous) continue;
       if (this.#o.usage(m.Name).length > 0) continue;
-      await this.remove(m.Name).catch((e: unknown) => this.#o.logger.warn("remove anonymous volume", { volume: m.Name, error: asWharfError(e, "remove").message }));
+      await this.remove(m.Name, { force: true }).catch((e: unknown) => this.#o.logger.warn("remove anonymous volume", { volume: m.Name, error: asWharfError(e, "remove").message }));
     }
   }
 }

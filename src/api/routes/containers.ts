@@ -15,6 +15,7 @@ import type { RequestContext, Router, UpgradeContext } from "../router.js";
 import { MULTIPLEXED_STREAM, pumpOutput, RAW_STREAM, wantsUpgrade, writeStreamHead, writeUpgradeHead, type OutputSink } from "../stdio.js";
 import { humanDuration } from "../wire.js";
 import type { VolumeStore } from "../../volume/index.js";
+import type { ArchiveDeps } from "./archive.js";
 
 export interface ContainerDeps {
   readonly containers: ContainerEngine;
@@ -22,6 +23,8 @@ export interface ContainerDeps {
   readonly events: EventBus;
   /** Volumes (`/volumes`), when the engine has them. */
   readonly volumes?: VolumeStore;
+  /** `docker cp`, export, diff and commit, when the engine has them. */
+  readonly archive?: ArchiveDeps;
 }
 
 const ZERO = "0001-01-01T00:00:00Z";
