@@ -7,3 +7,4 @@ export { ContainerPaths } from "./paths.js";
 export * from "./exec.js";
 export { ContainerFiles, type PathStat } from "./copy.js";
 export { ContainerCommits, type Change, type ChangeKind, type CommitOptions } from "./commit.js";
+export { HealthMonitor, healthPlan, type HealthPlan } from "./health.js";

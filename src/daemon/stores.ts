@@ -2,7 +2,7 @@
 // and the image store over them.
 import { join } from "node:path";
 import { openLocalStore } from "../content/index.js";
-import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager } from "../container/index.js";
+import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager, HealthMonitor } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
@@ -32,10 +32,14 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
     containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }), volumes });
   }
   const engine = containers;
+  const execs = engine ? new ExecManager(engine) : undefined;
+  const health = engine && execs ? new HealthMonitor(engine, execs, events, logger.with({ module: "health" })) : undefined;
+  health?.start();
   return {
     images,
-    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events, ...(volumes ? { volumes } : {}), archive: { files: new ContainerFiles(engine, snapshotter), commits: new ContainerCommits(engine, snapshotter, images) } } } : {}),
+    ...(engine && execs ? { containers: { containers: engine, execs, events, ...(volumes ? { volumes } : {}), archive: { files: new ContainerFiles(engine, snapshotter), commits: new ContainerCommits(engine, snapshotter, images) } } } : {}),
     async close() {
+      health?.close();
       // Top down: the image store may still write through the others.
       for (const part of [engine, images, snapshotter, content]) if (part && canClose(part)) await part.close();
     },
