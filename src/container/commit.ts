@@ -1,7 +1,8 @@
 // A container's writable layer as docker shows and keeps it: `diff` (the
 // changes against the image, A/C/D), and `commit` (the layer as a new image
 // on top of the container's image). The layer's tar streams once: into the
-// content store (hashed as it goes) and into the new image's snapshot.
+// content store, hashed as it goes; the new snapshot is unpacked from the
+// blob after the answer (PendingUnpacks), and whatever needs it waits for it.
 //
 // The files runc makes as mount points (/etc/hostname, /etc/hosts,
 // /etc/resolv.conf, empty /proc, /sys, /dev) live in docker's init layer,
@@ -11,12 +12,11 @@ import { randomBytes } from "node:crypto";
 import { lstat, readdir } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { resolve } from "node:path";
-import { PassThrough, type Readable } from "node:stream";
-import { applyLayer, diffDirectory } from "../archive/index.js";
-import type { ImageStore } from "../image/index.js";
+import { diffDirectory, TarParser } from "../archive/index.js";
+import type { ImageService, ImageStore, ImageView } from "../image/index.js";
 import { applyChanges } from "../image/index.js";
-import { asWharfError, errnoCode, isKind, sys, wharfError } from "../internal/index.js";
-import { chainIds, MediaType, parseReference, withDefaultTag, type ContainerConfig as ImageContainerConfig, type ImageConfig, type Reference } from "../oci/index.js";
+import { asWharfError, errnoCode, sys, wharfError, type Logger } from "../internal/index.js";
+import { Digester, MediaType, parseReference, withDefaultTag, type ContainerConfig as ImageContainerConfig, type Digest, type ImageConfig, type Reference } from "../oci/index.js";
 import { writableDir, type Mount, type Snapshotter } from "../snapshot/index.js";
 import type { ContainerEngine } from "./engine.js";
 import type { ContainerRecord } from "./types.js";
@@ -92,6 +92,7 @@ export class ContainerCommits {
     readonly engine: ContainerEngine,
     readonly snapshotter: Snapshotter,
     readonly images: ImageStore,
+    readonly unpacks: PendingUnpacks,
   ) {}
 
   /** `GET /containers/{id}/changes`: sorted by path. */
@@ -174,9 +175,9 @@ export class ContainerCommits {
     const pause = options.pause !== false && r.State.Running && !r.State.Paused;
     using lease = this.images.leases.create();
     if (pause) await this.engine.pause(r.Id);
-    let layer: { diffId: ImageConfig["rootfs"]["diff_ids"][number]; size: number; contentSize: number; blob: { digest: ImageConfig["rootfs"]["diff_ids"][number]; size: number } };
+    let layer: { diffId: Digest; size: number; contentSize: number; blob: { digest: Digest; size: number } };
     try {
-      layer = await this.#storeLayer(r, parent.layers.at(-1)?.chainId, parent.layers.map((l) => l.diffId), lease);
+      layer = await this.#storeLayer(r, lease);
     } finally {
       if (pause) await this.engine.unpause(r.Id).catch(() => {});
     }
@@ -194,8 +195,6 @@ export class ContainerCommits {
     };
     delete imageConfig["parent"];
     lease.addBlob(layer.blob.digest);
-    const top = chainIds(imageConfig.rootfs.diff_ids).at(-1)!;
-    lease.addSnapshot(top);
     const docs = await this.images.putImageDocuments(imageConfig, [...parent.layers.map((l) => l.descriptor), { mediaType: MediaType.OciLayer, digest: layer.blob.digest, size: layer.blob.size }], lease);
     const view = await this.images.commitImage({
       manifest: docs.manifest,
@@ -204,43 +203,131 @@ export class ContainerCommits {
       layers: [...parent.layers.map((l) => ({ diffId: l.diffId, size: l.size, contentSize: l.contentSize })), { diffId: layer.diffId, size: layer.size, contentSize: layer.contentSize }],
       names: ref ? [ref] : [],
     });
+    void this.unpacks.start(view);
     this.engine.events.publish("container", "commit", r.Id, { comment: options.comment ?? "", imageID: view.id, imageRef: ref ? `${options.repo}:${options.tag || "latest"}` : "", image: r.Config.Image, name: r.Name.slice(1) });
     return { Id: view.id };
   }
 
-  /** The upper dir as a layer: stored as a blob and unpacked as the new top snapshot, in one pass. */
-  async #storeLayer(r: ContainerRecord, parentChainId: string | undefined, parentDiffIds: readonly ImageConfig["rootfs"]["diff_ids"][number][], lease: { addBlob(d: ImageConfig["rootfs"]["diff_ids"][number]): void; addSnapshot(k: string): void }) {
+  /**
+   * The upper dir as a layer blob, hashed and sized as it streams (the diffID
+   * and the content size docker counts). Unpacking it into the new image's
+   * snapshot is left to `PendingUnpacks`, after the answer.
+   */
+  async #storeLayer(r: ContainerRecord, lease: { addBlob(d: Digest): void }): Promise<{ diffId: Digest; size: number; contentSize: number; blob: { digest: Digest; size: number } }> {
     const upper = writableDir(await this.snapshotter.mounts(r.Id));
-    const suffix = randomBytes(8).toString("hex");
-    const key = `extract-commit-${suffix}`;
-    lease.addSnapshot(key);
-    const mounts = await this.snapshotter.prepare(key, parentChainId, { labels: { "wharf.layer": "commit" } });
-    const writer = await this.images.content.writer(`import-commit-${suffix}`);
-    let blobCommitted = false;
+    const writer = await this.images.content.writer(`import-commit-${randomBytes(8).toString("hex")}`);
     try {
       const tar = diffDirectory(upper, { exclude: (path) => MOUNT_FILES.has(path) || MOUNT_DIRS.has(path) });
-      const toApply = new PassThrough({ highWaterMark: 1 << 20 });
-      const fed = tee(tar, writer, toApply);
-      fed.catch(() => {});
-      const applied = await applyLayer(writableDir(mounts), toApply);
-      await fed;
-      const blob = await writer.commit({ digest: applied.diffId, size: applied.size });
-      blobCommitted = true;
-      lease.addBlob(blob.digest);
-      const chainId = chainIds([...parentDiffIds, applied.diffId]).at(-1)!;
-      lease.addSnapshot(chainId);
-      try {
-        await this.snapshotter.commit(chainId, key, { labels: { "wharf.layer": applied.diffId, "wharf.size": String(applied.size), "wharf.content-size": String(applied.contentSize) } });
-      } catch (e) {
-        if (!isKind(e, "conflict")) throw e;
-        await this.snapshotter.remove(key);
+      const digester = new Digester();
+      let contentSize = 0;
+      const parser = new TarParser({
+        entry: (h) => {
+          if (h.type === "file") contentSize += h.size;
+          else if (h.type === "symlink") contentSize += Buffer.byteLength(h.linkname);
+        },
+        data: () => {},
+        entryEnd: () => {},
+      });
+      let pending: Promise<void> = Promise.resolve();
+      let parts: Buffer[] = [];
+      let batch = 0;
+      const flush = async () => {
+        if (batch === 0) return;
+        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, batch);
+        parts = [];
+        batch = 0;
+        await pending; // one disk write in flight
+        pending = writer.write(bytes);
+        pending.catch(() => {});
+      };
+      for await (const chunk of tar as AsyncIterable<Buffer>) {
+        digester.update(chunk);
+        parser.push(chunk);
+        parts.push(chunk);
+        batch += chunk.length;
+        if (batch >= 1 << 20) await flush();
       }
-      return { diffId: applied.diffId, size: applied.size, contentSize: applied.contentSize, blob: { digest: blob.digest, size: blob.size } };
+      parser.end();
+      await flush();
+      await pending;
+      const diffId = digester.digest();
+      const blob = await writer.commit({ digest: diffId, size: digester.size });
+      lease.addBlob(blob.digest);
+      return { diffId, size: digester.size, contentSize, blob: { digest: blob.digest, size: blob.size } };
     } catch (e) {
-      if (!blobCommitted) await writer.abort().catch(() => {});
-      await this.snapshotter.remove(key).catch(() => {});
+      await writer.abort().catch(() => {});
       throw asWharfError(e, `commit container ${r.Id}`);
     }
+  }
+}
+
+/**
+ * Unpacks that run after the answer: a committed image's new layer goes into
+ * its snapshot in the background (the blob is stored and verified already).
+ * Whatever needs the snapshot (a container create) waits through `wait`; an
+ * image whose snapshot is missing for any other reason (the daemon stopped
+ * mid-unpack) is unpacked from its blobs then, so nothing is left half done.
+ */
+export class PendingUnpacks {
+  readonly #pending = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly images: ImageStore,
+    readonly logger: Logger,
+  ) {}
+
+  /** Starts unpacking every missing layer of `view` unless that is under way. */
+  start(view: ImageView): Promise<void> {
+    const top = view.layers.at(-1)?.chainId;
+    if (!top) return Promise.resolve();
+    const running = this.#pending.get(top);
+    if (running) return running;
+    const lease = this.images.leases.create();
+    for (const l of view.layers) lease.addBlob(l.descriptor.digest);
+    const done = this.images
+      .unpack(view.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffId })), lease)
+      .then(
+        () => {},
+        (e: unknown) => {
+          this.logger.warn("unpack committed image", { image: view.id, error: asWharfError(e, "unpack").message });
+          throw e;
+        },
+      )
+      .finally(() => {
+        lease[Symbol.dispose]();
+        this.#pending.delete(top);
+      });
+    done.catch(() => {});
+    this.#pending.set(top, done);
+    return done;
+  }
+
+  /** Resolves once every layer of `view` has its snapshot. */
+  async wait(view: ImageView): Promise<void> {
+    const top = view.layers.at(-1)?.chainId;
+    if (!top) return;
+    const running = this.#pending.get(top);
+    if (running) return running;
+    if (await this.images.hasSnapshot(top)) return;
+    return this.start(view);
+  }
+
+  /** `images` whose `get` waits for the image's snapshots: what the container engine is given. */
+  guard(images: ImageService): ImageService {
+    const wait = (v: ImageView) => this.wait(v);
+    return new Proxy(images, {
+      get(target, prop, receiver) {
+        if (prop === "get") {
+          return async (nameOrId: string) => {
+            const view = await target.get(nameOrId);
+            await wait(view);
+            return view;
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
   }
 }
 
@@ -266,34 +353,4 @@ function imageConfigOf(r: ContainerRecord, given: Readonly<Record<string, unknow
     base[k] = v;
   }
   return base;
-}
-
-/** Copies `source` to the writer and to `out`; one disk write in flight. Destroys `out` on failure. */
-async function tee(source: Readable, writer: { write(chunk: Buffer): Promise<void> }, out: PassThrough): Promise<void> {
-  let pending: Promise<void> = Promise.resolve();
-  let parts: Buffer[] = [];
-  let size = 0;
-  const flush = async () => {
-    if (size === 0) return;
-    const batch = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-    parts = [];
-    size = 0;
-    await pending;
-    pending = writer.write(batch);
-    pending.catch(() => {});
-  };
-  try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      parts.push(chunk);
-      size += chunk.length;
-      if (size >= 1 << 20) await flush();
-      if (!out.write(chunk)) await new Promise<void>((res) => out.once("drain", res));
-    }
-    await flush();
-    await pending;
-    out.end();
-  } catch (e) {
-    out.destroy(e as Error);
-    throw e;
-  }
 }

@@ -2,7 +2,7 @@
 // and the image store over them.
 import { join } from "node:path";
 import { openLocalStore } from "../content/index.js";
-import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager, HealthMonitor } from "../container/index.js";
+import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager, HealthMonitor, PendingUnpacks } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
@@ -26,10 +26,12 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   let volumes: VolumeStore | undefined;
   const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }), usage: (id) => containers?.usingImage(id) ?? [] });
   const events = new EventBus();
+  // Committed images are unpacked after commit answers; containers wait for their snapshots.
+  const unpacks = new PendingUnpacks(images, logger.with({ module: "image" }));
   if (execRoot !== undefined) {
     const usage = (name: string) => containers?.list().filter((r) => r.Mounts.some((m) => m.Type === "volume" && m.Name === name)).map((r) => r.Id) ?? [];
     volumes = await VolumeStore.open({ dataRoot, events, logger: logger.with({ module: "volume" }), usage });
-    containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }), volumes });
+    containers = await ContainerEngine.open({ dataRoot, execRoot, images: unpacks.guard(images), snapshotter, events, logger: logger.with({ module: "container" }), volumes });
   }
   const engine = containers;
   const execs = engine ? new ExecManager(engine) : undefined;
@@ -37,7 +39,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   health?.start();
   return {
     images,
-    ...(engine && execs ? { containers: { containers: engine, execs, events, ...(volumes ? { volumes } : {}), archive: { files: new ContainerFiles(engine, snapshotter), commits: new ContainerCommits(engine, snapshotter, images) } } } : {}),
+    ...(engine && execs ? { containers: { containers: engine, execs, events, ...(volumes ? { volumes } : {}), archive: { files: new ContainerFiles(engine, snapshotter), commits: new ContainerCommits(engine, snapshotter, images, unpacks) } } } : {}),
     async close() {
       health?.close();
       // Top down: the image store may still write through the others.
