@@ -295,6 +295,37 @@ describe("volumes, diff, commit, export, cp and health checks with the docker CL
     }
   });
 
+  test("local driver options: a tmpfs volume and a bind volume are mounted when used", async () => {
+    await ok(d, ["volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=2m", "tmpvol"]);
+    const inspected = JSON.parse(await ok(d, ["volume", "inspect", "tmpvol"])) as { Options: Record<string, string> }[];
+    assert.deepEqual(inspected[0]!.Options, { type: "tmpfs", device: "tmpfs", o: "size=2m" });
+    assert.match(await ok(d, ["run", "--rm", "-v", "tmpvol:/m", "busybox", "sh", "-c", "grep ' /m ' /proc/mounts"]), /tmpfs \/m tmpfs \S*size=2048k/);
+    const target = join(work, "bound-volume");
+    await mkdir(target);
+    await ok(d, ["volume", "create", "--opt", "type=none", "--opt", `device=${target}`, "--opt", "o=bind", "bindvol"]);
+    await ok(d, ["run", "--rm", "-v", "bindvol:/m", "busybox", "sh", "-c", "echo through > /m/file"]);
+    assert.equal(await readFile(join(target, "file"), "utf8"), "through\n");
+    await ok(d, ["volume", "rm", "tmpvol", "bindvol"]);
+    assert.equal(await readFile(join(target, "file"), "utf8"), "through\n", "removing the volume leaves the bound directory's files");
+    const bad = await docker(d, ["volume", "create", "--opt", "colour=red", "badopt"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid option key/);
+  });
+
+  test("a daemon killed right after a commit starts again with its volumes and a runnable committed image", async () => {
+    await ok(d, ["volume", "create", "survivor"]);
+    await ok(d, ["run", "--rm", "-v", "survivor:/s", "busybox", "sh", "-c", "echo still here > /s/f"]);
+    await ok(d, ["run", "--name", "pre-crash", "busybox", "sh", "-c", "echo layered > /layer.txt"]);
+    await ok(d, ["commit", "pre-crash", "crashed:1"]);
+    process.kill(d.pid, "SIGKILL");
+    await d.stop();
+    d = await startWharfd({ root });
+    assert.ok((await ok(d, ["volume", "ls", "-q"])).split("\n").includes("survivor"));
+    assert.equal(await ok(d, ["run", "--rm", "-v", "survivor:/s", "busybox", "cat", "/s/f"]), "still here\n");
+    assert.equal(await ok(d, ["run", "--rm", "crashed:1", "cat", "/layer.txt"]), "layered\n");
+    await ok(d, ["rm", "pre-crash"]);
+  });
+
   test("health checks: starting, unhealthy, healthy; in inspect, ps and events", async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     await ok(d, ["run", "-d", "--name", "checked", "--health-cmd", "test -f /ok", "--health-interval", "200ms", "--health-retries", "2", "--health-timeout", "2s", "busybox", "sleep", "300"]);
