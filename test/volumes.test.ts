@@ -295,6 +295,27 @@ describe("volumes, diff, commit, export, cp and health checks with the docker CL
     }
   });
 
+  test("cp stays inside the container while the container swaps a directory for a symlink to /", async () => {
+    await ok(d, ["run", "-d", "--name", "swapper", "busybox", "sh", "-c", "mkdir /swap; while true; do mv /swap /swap.d; ln -s / /swap; rm /swap; mv /swap.d /swap; done"]);
+    const out = join(work, "swap");
+    await mkdir(out);
+    const name = `wharf-swap-test-${process.pid}`;
+    await writeFile(join(out, name), "x\n");
+    try {
+      for (let i = 0; i < 8; i++) {
+        // Either lands in /swap or in the container's own root (or fails when /swap is missing); never on the host.
+        await docker(d, ["cp", join(out, name), "swapper:/swap/"]);
+        await docker(d, ["cp", join(out, name), "swapper:/swap/etc/"]);
+      }
+      assert.ok(!existsSync(`/${name}`), "nothing in the host's /");
+      assert.ok(!existsSync(`/etc/${name}`), "nothing in the host's /etc");
+    } finally {
+      await rm(`/${name}`, { force: true });
+      await rm(`/etc/${name}`, { force: true });
+      await ok(d, ["rm", "-f", "swapper"]);
+    }
+  });
+
   test("local driver options: a tmpfs volume and a bind volume are mounted when used", async () => {
     await ok(d, ["volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=2m", "tmpvol"]);
     const inspected = JSON.parse(await ok(d, ["volume", "inspect", "tmpvol"])) as { Options: Record<string, string> }[];
@@ -321,6 +342,9 @@ describe("volumes, diff, commit, export, cp and health checks with the docker CL
     await d.stop();
     d = await startWharfd({ root });
     assert.ok((await ok(d, ["volume", "ls", "-q"])).split("\n").includes("survivor"));
+    const user = (await ok(d, ["create", "-v", "survivor:/s", "busybox", "true"])).trim();
+    assert.equal((await ok(d, ["ps", "-aq", "--no-trunc", "--filter", "volume=survivor"])).trim(), user);
+    await ok(d, ["rm", user]);
     assert.equal(await ok(d, ["run", "--rm", "-v", "survivor:/s", "busybox", "cat", "/s/f"]), "still here\n");
     assert.equal(await ok(d, ["run", "--rm", "crashed:1", "cat", "/layer.txt"]), "layered\n");
     await ok(d, ["rm", "pre-crash"]);

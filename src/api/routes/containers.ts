@@ -77,6 +77,7 @@ function matchesList(r: ContainerRecord, f: Filters, lookup: (ref: string) => Co
   if (!any("exited", (v) => !r.State.Running && String(r.State.ExitCode) === v && r.State.Status === "exited")) return false;
   if (!any("ancestor", (v) => r.Config.Image === v || r.Image === v || r.Image.startsWith(`sha256:${v}`) || r.Config.Image === `${v}:latest`)) return false;
   if (!any("health", (v) => (r.State.Health?.Status ?? "none") === v)) return false;
+  if (!any("volume", (v) => r.Mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v))) return false;
   for (const l of f.values("label")) {
     const i = l.indexOf("=");
     const key = i < 0 ? l : l.slice(0, i);

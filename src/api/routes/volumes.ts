@@ -13,6 +13,13 @@ export function volumeBody(v: VolumeRecord) {
   return { CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope };
 }
 
+/** The `Volumes` member of `/system/df`: each volume with its size and how many containers use it. */
+export async function volumesUsage(volumes: VolumeStore): Promise<object[]> {
+  const out: object[] = [];
+  for (const v of volumes.list()) out.push({ ...volumeBody(v), UsageData: { Size: await volumes.size(v.Name).catch(() => -1), RefCount: volumes.usage(v.Name).length } });
+  return out;
+}
+
 function listFilters(f: Filters): VolumeFilters {
   f.validate(["dangling", "name", "label", "driver"]);
   const dangling = f.bool("dangling");
