@@ -1,7 +1,7 @@
 /*
  * wharf_sys: the Linux system calls Node lacks, and nothing else.
  *
- * mount (also from a given working directory), umount2, mknod, the l*xattr family and renameat2. Every function
+ * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2 and chroot. Every function
  * is synchronous, takes plain values and throws an Error carrying `code`
  * (the errno name) and `syscall` on failure, as Node's fs does, so callers
  * handle both alike.
@@ -326,6 +326,21 @@ static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* chroot(path): makes `path` this process's root and working directory.
+ * Only for a short-lived helper process (container/copy-worker): every later
+ * path, symlink target and `..` then resolves inside that root. */
+static napi_value js_chroot(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "chroot(path)");
+  if (chdir(path) != 0) return throw_errno(env, errno, "chdir", path);
+  if (chroot(".") != 0) return throw_errno(env, errno, "chroot", path);
+  if (chdir("/") != 0) return throw_errno(env, errno, "chdir", "/");
+  return undefined(env);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -338,6 +353,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"renameNoReplace", NULL, js_rename_noreplace, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seqpacketConnect", NULL, js_seqpacket_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

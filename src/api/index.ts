@@ -6,6 +6,8 @@ import { eventRoutes } from "./routes/events.js";
 import { imageRoutes } from "./routes/images.js";
 import { networkRoutes } from "./routes/networks.js";
 import { systemRoutes, type SystemDeps } from "./routes/system.js";
+import { volumeRoutes } from "./routes/volumes.js";
+import { archiveRoutes } from "./routes/archive.js";
 import { Router } from "./router.js";
 import { ApiServer } from "./server.js";
 
@@ -26,6 +28,8 @@ export function engineRouter(deps: SystemDeps & { readonly containers?: Containe
     containerRoutes(router, deps.containers);
     eventRoutes(router, deps.containers.events);
     if (deps.containers.networks) networkRoutes(router, { networks: deps.containers.networks, containers: deps.containers.containers });
+    if (deps.containers.volumes) volumeRoutes(router, deps.containers.volumes);
+    if (deps.containers.archive) archiveRoutes(router, deps.containers.archive);
   }
   return router;
 }

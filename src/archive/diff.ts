@@ -7,8 +7,8 @@
 // with `trusted.overlay.opaque=y` is followed by `dir/.wh..wh..opq`. Mtimes
 // are whole seconds (as Docker writes layers), so nothing but the tree's
 // content decides the digest.
-import { constants } from "node:fs";
-import { lstat, open, readdir, readlink } from "node:fs/promises";
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import { open } from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import type { Readable } from "node:stream";
 import { asWharfError, errnoCode, sys } from "../internal/index.js";
@@ -17,6 +17,8 @@ import { writeTar, type TarHeaderInit, type TarInput } from "./tar.js";
 
 export interface DiffOptions {
   readonly signal?: AbortSignal;
+  /** Leaves out a path (relative, no leading slash) and, for a directory, all below it. */
+  readonly exclude?: (path: string, isDirectory: boolean) => boolean;
 }
 
 const OPAQUE_XATTR = "trusted.overlay.opaque";
@@ -24,10 +26,10 @@ const READ_CHUNK = 1 << 20;
 
 /** The tar of `dir` as a layer. File bodies are read as the stream is consumed. */
 export function diffDirectory(dir: string, options: DiffOptions = {}): Readable {
-  return writeTar(walkLayer(dir.endsWith("/") && dir.length > 1 ? dir.slice(0, -1) : dir, options.signal));
+  return writeTar(walkLayer(dir.endsWith("/") && dir.length > 1 ? dir.slice(0, -1) : dir, options.signal, options.exclude));
 }
 
-async function* walkLayer(root: string, signal: AbortSignal | undefined): AsyncGenerator<TarInput> {
+async function* walkLayer(root: string, signal: AbortSignal | undefined, exclude?: (path: string, isDirectory: boolean) => boolean): AsyncGenerator<TarInput> {
   /** First name of each multiply-linked inode, by "dev:ino". */
   const firstLink = new Map<string, string>();
   const full = (path: string) => `${root}/${path}`;
@@ -35,7 +37,10 @@ async function* walkLayer(root: string, signal: AbortSignal | undefined): AsyncG
   async function* visit(dir: string): AsyncGenerator<TarInput> {
     let names: string[];
     try {
-      names = await readdir(dir === "" ? root : full(dir));
+      // Synchronous metadata calls: one thread-pool round trip per call costs more
+      // than the call itself, and a layer is mostly small files (measured: 5,000
+      // files took 1.7 s with async calls, a tenth of that without).
+      names = readdirSync(dir === "" ? root : full(dir));
     } catch (e) {
       throw asWharfError(e, `diff ${JSON.stringify(root)}: read directory ${JSON.stringify(dir || ".")}`);
     }
@@ -45,12 +50,13 @@ async function* walkLayer(root: string, signal: AbortSignal | undefined): AsyncG
       const path = dir === "" ? name : `${dir}/${name}`;
       let st: BigIntStats;
       try {
-        st = await lstat(full(path), { bigint: true });
+        st = lstatSync(full(path), { bigint: true });
       } catch (e) {
         throw asWharfError(e, `diff ${JSON.stringify(root)}: ${JSON.stringify(path)}`);
       }
       const base = baseHeader(st);
       const type = Number(st.mode) & constants.S_IFMT;
+      if (exclude?.(path, type === constants.S_IFDIR)) continue;
       switch (type) {
         case constants.S_IFDIR: {
           const xattrs = readXattrs(full(path));
@@ -83,8 +89,8 @@ async function* walkLayer(root: string, signal: AbortSignal | undefined): AsyncG
           }
           const xattrs = readXattrs(full(path));
           if (type === constants.S_IFIFO) yield { header: { ...base, name: path, type: "fifo", xattrs } };
-          else if (type === constants.S_IFLNK) yield { header: { ...base, name: path, type: "symlink", linkname: await readlink(full(path)), xattrs } };
-          else yield { header: { ...base, name: path, type: "file", size: Number(st.size), xattrs }, body: readBody(full(path), Number(st.size)) };
+          else if (type === constants.S_IFLNK) yield { header: { ...base, name: path, type: "symlink", linkname: readlinkSync(full(path)), xattrs } };
+          else yield { header: { ...base, name: path, type: "file", size: Number(st.size), xattrs }, body: st.size <= SMALL_FILE ? readSmall(full(path), Number(st.size)) : readBody(full(path), Number(st.size)) };
           break;
         }
         default:
@@ -137,6 +143,31 @@ function readXattrs(path: string): Map<string, Buffer> {
     if (value !== null) out.set(name, value);
   }
   return out;
+}
+
+/** Files read whole and at once; larger ones stream. */
+const SMALL_FILE = 64n * 1024n;
+
+/** A small file's bytes in one synchronous read (the tar writer checks the length). */
+function readSmall(path: string, size: number): Uint8Array {
+  if (size === 0) return new Uint8Array(0);
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const buf = Buffer.allocUnsafe(size);
+      let done = 0;
+      while (done < size) {
+        const n = readSync(fd, buf, done, size - done, done);
+        if (n === 0) break; // shrank: the tar writer reports the short body
+        done += n;
+      }
+      return done === size ? buf : buf.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw asWharfError(e, `diff: read ${JSON.stringify(path)}`);
+  }
 }
 
 /** A file's bytes, read as the tar stream asks for them. */

@@ -19,7 +19,8 @@ import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/in
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
 import { ContainerPaths } from "./paths.js";
-import { freshStatus, ZERO_TIME, type ContainerRecord, type HostConfig, type MountPoint } from "./types.js";
+import { freshStatus, ZERO_TIME, type ContainerRecord, type ContainerStatus, type HostConfig, type MountPoint } from "./types.js";
+import { discardPlanned, planMounts as planVolumeMounts, type VolumeStore } from "../volume/index.js";
 
 export interface ContainerEngineOptions {
   readonly dataRoot: string;
@@ -39,6 +40,8 @@ export interface ContainerEngineOptions {
   readonly initBinary?: string;
   /** Namespaces, addresses and ports of containers; without it a container gets a fresh namespace with loopback only. */
   readonly network?: ContainerNetwork;
+  /** Named and anonymous volumes; without it only binds and tmpfs mounts are planned. */
+  readonly volumes?: VolumeStore;
 }
 
 /** Log rotation when the create request sets none: docker's json-file knobs, with a bound by default. */
@@ -217,13 +220,14 @@ export class ContainerEngine {
     // Reserved before the first await: of many creates with one name, exactly one gets it.
     this.#reserveName(finalName, id);
     let snapshotMade = false;
+    let mounts: MountPoint[] = [];
     try {
       const image = await this.#o.images.get(user.Image);
       const config = mergeImageConfig(user, image.config.config);
       processArgs(config);
       validateSecurityOpts(host.SecurityOpt ?? []);
       resolveCapabilities({ add: host.CapAdd ?? [], drop: host.CapDrop ?? [], privileged: host.Privileged });
-      const mounts = planMounts(host, config);
+      mounts = this.#o.volumes ? await planVolumeMounts(this.#o.volumes, host, config.Volumes) : planMounts(host, config);
       if (!config.Hostname) config.Hostname = id.slice(0, 12);
       const { path, args } = processArgs(config);
       const record: ContainerRecord = {
@@ -262,6 +266,7 @@ export class ContainerEngine {
       return { Id: id, Warnings: [] };
     } catch (e) {
       this.#names.delete(finalName);
+      if (this.#o.volumes) await discardPlanned(this.#o.volumes, mounts);
       if (snapshotMade) await this.#o.snapshotter.remove(id).catch(() => {});
       await rm(this.paths.dir(id), { recursive: true, force: true }).catch(() => {});
       throw e;
@@ -310,6 +315,7 @@ export class ContainerEngine {
     let monitorUp = false;
     let networkFailure: unknown;
     try {
+      await this.#o.volumes?.prepareStart(r.Mounts, rootfs, id);
       const netns = this.#o.network ? await this.#o.network.attach(r).catch((e: unknown) => { networkFailure = e; throw e; }) : undefined;
       const spec = await this.#spec(r, rootfs, netns);
       await writeFileAtomic(`${bundle}/config.json`, JSON.stringify(spec));
@@ -698,6 +704,7 @@ export class ContainerEngine {
     // A racing remover (auto-remove and a client's DELETE) waits for the first and reports nothing.
     if (!removedHere) return;
     this.#event("destroy", r);
+    if (options.volumes) await this.#o.volumes?.removeAnonymous(r.Mounts);
     for (const w of live.removedWaiters.splice(0)) w();
     this.#resolveExit(live);
   }
@@ -784,6 +791,17 @@ export class ContainerEngine {
     const rw = await this.sizeRw(r.Id).catch(() => 0);
     const image = await this.#o.images.get(r.Image).then((i) => i.size, () => 0);
     return { rw, rootFs: rw + image };
+  }
+
+  /** A health check's result (container/health.ts), kept with the record while the container runs. */
+  async setHealth(id: string, health: NonNullable<ContainerStatus["Health"]>): Promise<void> {
+    const live = this.#byId.get(id);
+    if (!live || live.removed) return;
+    await this.#locks.run(id, async () => {
+      if (live.removed || !live.record.State.Running) return;
+      live.record.State = { ...live.record.State, Health: health };
+      await this.#save(live.record);
+    });
   }
 
   // ---- stdio ---------------------------------------------------------------

@@ -2,12 +2,13 @@
 // and the image store over them.
 import { join } from "node:path";
 import { openLocalStore } from "../content/index.js";
-import { ContainerEngine, ExecManager } from "../container/index.js";
+import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager, HealthMonitor, PendingUnpacks } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { NetworkManager, parseAddressPool } from "../network/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
 import type { DaemonConfig } from "./config.js";
+import { VolumeStore } from "../volume/index.js";
 import type { OpenedImages } from "./daemon.js";
 
 interface Closable {
@@ -24,8 +25,11 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   const snapshotter = await openOverlaySnapshotter(join(dataRoot, "snapshots"));
   // The container engine opens after the image store; until then no image is in use.
   let containers: ContainerEngine | undefined;
+  let volumes: VolumeStore | undefined;
   const images = await openImageStore({ root: dataRoot, content, snapshotter, logger: logger.with({ module: "image" }), usage: (id) => containers?.usingImage(id) ?? [] });
   const events = new EventBus();
+  // Committed images are unpacked after commit answers; containers wait for their snapshots.
+  const unpacks = new PendingUnpacks(images, logger.with({ module: "image" }));
   let network: NetworkManager | undefined;
   if (execRoot !== undefined) {
     const flags = config?.network;
@@ -43,23 +47,41 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
     const net = network;
     const lookup = { get: (ref: string) => { try { return containers?.get(ref); } catch { return undefined; } }, list: () => containers?.list() ?? [] };
     net.setContainers(lookup);
+    const usage = (name: string) => containers?.list().filter((r) => r.Mounts.some((m) => m.Type === "volume" && m.Name === name)).map((r) => r.Id) ?? [];
+    volumes = await VolumeStore.open({ dataRoot, events, logger: logger.with({ module: "volume" }), usage });
     containers = await ContainerEngine.open({
       dataRoot,
       execRoot,
-      images,
+      images: unpacks.guard(images),
       snapshotter,
       events,
       logger: logger.with({ module: "container" }),
       network: net,
+      volumes,
       ...(config ? { runtimes: config.runtimes, defaultRuntime: config.defaultRuntime } : {}),
     });
     await net.sweep().catch((e: unknown) => logger.warn("network sweep failed", { error: e instanceof Error ? e.message : String(e) }));
   }
   const engine = containers;
+  const execs = engine ? new ExecManager(engine) : undefined;
+  const health = engine && execs ? new HealthMonitor(engine, execs, events, logger.with({ module: "health" })) : undefined;
+  health?.start();
   return {
     images,
-    ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events, ...(network ? { networks: network } : {}) } } : {}),
+    ...(engine && execs
+      ? {
+          containers: {
+            containers: engine,
+            execs,
+            events,
+            ...(network ? { networks: network } : {}),
+            ...(volumes ? { volumes } : {}),
+            archive: { files: new ContainerFiles(engine, snapshotter), commits: new ContainerCommits(engine, snapshotter, images, unpacks) },
+          },
+        }
+      : {}),
     async close() {
+      health?.close();
       // Top down: the image store may still write through the others.
       for (const part of [engine, network, images, snapshotter, content]) if (part && canClose(part)) await part.close();
     },

@@ -20,6 +20,8 @@ export interface Sys {
   renameNoReplace(from: string, to: string): void;
   /** A blocking, write-only fd connected to a SOCK_SEQPACKET unix socket. */
   seqpacketConnect(path: string): number;
+  /** Makes `path` the process's root and working directory (for a short-lived helper process only). */
+  chroot(path: string): void;
 }
 
 export const MountFlags = {

@@ -16,12 +16,18 @@ import { frame, MULTIPLEXED_STREAM, pumpOutput, RAW_STREAM, wantsUpgrade, writeS
 import { humanDuration } from "../wire.js";
 import type { NetworkManager } from "../../network/index.js";
 import { networkSettings, summaryPorts } from "./networks.js";
+import type { VolumeStore } from "../../volume/index.js";
+import type { ArchiveDeps } from "./archive.js";
 
 export interface ContainerDeps {
   readonly containers: ContainerEngine;
   readonly execs: ExecManager;
   readonly events: EventBus;
   readonly networks?: NetworkManager;
+  /** Volumes (`/volumes`), when the engine has them. */
+  readonly volumes?: VolumeStore;
+  /** `docker cp`, export, diff and commit, when the engine has them. */
+  readonly archive?: ArchiveDeps;
 }
 
 const ZERO = "0001-01-01T00:00:00Z";
@@ -74,6 +80,7 @@ function matchesList(r: ContainerRecord, f: Filters, lookup: (ref: string) => Co
   if (!any("exited", (v) => !r.State.Running && String(r.State.ExitCode) === v && r.State.Status === "exited")) return false;
   if (!any("ancestor", (v) => r.Config.Image === v || r.Image === v || r.Image.startsWith(`sha256:${v}`) || r.Config.Image === `${v}:latest`)) return false;
   if (!any("health", (v) => (r.State.Health?.Status ?? "none") === v)) return false;
+  if (!any("volume", (v) => r.Mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v))) return false;
   for (const l of f.values("label")) {
     const i = l.indexOf("=");
     const key = i < 0 ? l : l.slice(0, i);
