@@ -722,5 +722,5 @@ export function buildCreateRequest(flags: FlagValues, args: readonly string[], o
 
 /** Go's json.Marshal escapes `<`, `>` and `&`; the daemon sees the same bytes from both CLIs. */
 export function goJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) + "\n";
 }

@@ -15,7 +15,7 @@ import { FlagError, type FlagSpec, type FlagValues } from "../flags.js";
 import { executeTemplate, isTable, parseTemplate, QUIET_FORMAT, renderRows, TABLE } from "../format.js";
 import { Demuxer } from "../streams.js";
 import { StructValue, type TemplateValue } from "../template.js";
-import { bytesSize, ellipsis, goTimeString, humanDuration, humanSizeWithPrecision, tabwrite, truncateId } from "../units.js";
+import { bytesSize, ellipsis, goTimeString, humanDuration, humanSize, humanSizeWithPrecision, tabwrite, truncateId } from "../units.js";
 import { parseDuration, ramInBytes, parseRestart, goJson } from "../container-opts.js";
 import { daemonText } from "./run.js";
 
@@ -242,42 +242,51 @@ interface ContainerSummary {
   Mounts?: { Name?: string; Source?: string; Type?: string }[] | null;
 }
 
-/** docker's DisplayablePorts: `0.0.0.0:8080->80/tcp, 443/tcp`, ranges merged. */
-export function displayablePorts(ports: readonly PortSummary[]): string {
-  const groups = new Map<string, number[]>();
-  const order: string[] = [];
-  const plain: string[] = [];
-  const sorted = [...ports].sort((a, b) => (a.Type === b.Type ? (a.PrivatePort === b.PrivatePort ? (a.IP ?? "").localeCompare(b.IP ?? "") : a.PrivatePort - b.PrivatePort) : a.Type.localeCompare(b.Type)));
-  const out: string[] = [];
-  const key = (p: PortSummary) => (p.IP ? `${p.IP.includes(":") ? `[${p.IP}]` : p.IP}:` : "") + "/" + p.Type;
-  let last: { k: string; first: PortSummary; lastPub: number; lastPriv: number } | undefined;
-  const flush = () => {
-    if (!last) return;
-    const { first } = last;
-    const priv = last.lastPriv === first.PrivatePort ? `${first.PrivatePort}` : `${first.PrivatePort}-${last.lastPriv}`;
-    if (first.PublicPort === undefined || first.PublicPort === 0) out.push(`${priv}/${first.Type}`);
-    else {
-      const pub = last.lastPub === first.PublicPort ? `${first.PublicPort}` : `${first.PublicPort}-${last.lastPub}`;
-      const ip = first.IP ? (first.IP.includes(":") ? `[${first.IP}]:` : `${first.IP}:`) : "";
-      out.push(`${ip}${pub}->${priv}/${first.Type}`);
-    }
-    last = undefined;
+/** docker's DisplayablePorts: `0.0.0.0:8080->80/tcp, 443/tcp`, consecutive ports merged into ranges. */
+export function displayablePorts(input: readonly PortSummary[]): string {
+  const ports = [...input].sort((i, j) => {
+    if (i.PrivatePort !== j.PrivatePort) return i.PrivatePort - j.PrivatePort;
+    if ((i.IP ?? "") !== (j.IP ?? "")) return (i.IP ?? "") < (j.IP ?? "") ? -1 : 1;
+    if ((i.PublicPort ?? 0) !== (j.PublicPort ?? 0)) return (i.PublicPort ?? 0) - (j.PublicPort ?? 0);
+    return i.Type < j.Type ? -1 : i.Type > j.Type ? 1 : 0;
+  });
+  const groups = new Map<string, { first: number; last: number }>();
+  const result: string[] = [];
+  const hostMappings: string[] = [];
+  const formGroup = (key: string, first: number, last: number) => {
+    const slash = key.lastIndexOf("/");
+    const ip = slash === -1 ? "" : key.slice(0, slash);
+    const type = slash === -1 ? key : key.slice(slash + 1);
+    let group = first === last ? `${first}` : `${first}-${last}`;
+    if (ip !== "") group = `${ip}:${group}->${group}`;
+    return `${group}/${type}`;
   };
-  for (const p of sorted) {
-    const k = key(p) + (p.PublicPort ? "pub" : "");
-    if (last && last.k === k && p.PrivatePort === last.lastPriv + 1 && ((p.PublicPort ?? 0) === 0 ? true : p.PublicPort === last.lastPub + 1)) {
-      last.lastPriv = p.PrivatePort;
-      last.lastPub = p.PublicPort ?? 0;
+  for (const p of ports) {
+    const current = p.PrivatePort;
+    let key = p.Type;
+    if (p.IP) {
+      if ((p.PublicPort ?? 0) !== current) {
+        const host = p.IP.includes(":") ? `[${p.IP}]` : p.IP;
+        hostMappings.push(`${host}:${p.PublicPort ?? 0}->${p.PrivatePort}/${p.Type}`);
+        continue;
+      }
+      key = `${p.IP}/${p.Type}`;
+    }
+    const g = groups.get(key);
+    if (!g) {
+      groups.set(key, { first: current, last: current });
       continue;
     }
-    flush();
-    last = { k, first: p, lastPub: p.PublicPort ?? 0, lastPriv: p.PrivatePort };
+    if (current === g.last + 1) {
+      g.last = current;
+      continue;
+    }
+    result.push(formGroup(key, g.first, g.last));
+    g.first = current;
+    g.last = current;
   }
-  flush();
-  void groups;
-  void order;
-  void plain;
-  return out.join(", ");
+  for (const [key, g] of groups) result.push(formGroup(key, g.first, g.last));
+  return [...result, ...hostMappings].join(", ");
 }
 
 const PS_HEADER = {
@@ -312,7 +321,8 @@ export function containerRow(c: ContainerSummary, trunc: boolean, now = Date.now
   const names = (c.Names ?? []).map((n) => n.replace(/^\//, "")).filter((n) => trunc ? !n.includes("/") : true);
   const command = trunc ? ellipsis(c.Command, 20) : c.Command;
   const labels = Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`);
-  const size = c.SizeRw === undefined && c.SizeRootFs === undefined ? "" : `${humanSizeWithPrecision(c.SizeRw ?? 0, 3)} (virtual ${humanSizeWithPrecision(c.SizeRootFs ?? 0, 3)})`;
+  const rw = humanSizeWithPrecision(c.SizeRw ?? 0, 3);
+  const size = (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSizeWithPrecision(c.SizeRootFs ?? 0, 3)})` : rw;
   const mounts = (c.Mounts ?? []).map((m) => (m.Name ? (trunc ? ellipsis(m.Name, 15) : m.Name) : trunc ? ellipsis(m.Source ?? "", 15) : (m.Source ?? "")));
   return new StructValue("*formatter.ContainerContext", {
     ID: trunc ? truncateId(c.Id) : c.Id,
@@ -329,6 +339,7 @@ export function containerRow(c: ContainerSummary, trunc: boolean, now = Date.now
     Mounts: mounts.join(","),
     LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Type === "volume").length),
     Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(","),
+    Platform: null,
   });
 }
 
@@ -520,7 +531,7 @@ export const portCommand: Command = {
       if (!/^\d+$/.test(port)) throw new CliError(`Error: invalid port (${port}): must be a number`);
       const key = `${port}/${proto}`;
       const bindings = ports[key];
-      if (!bindings || bindings.length === 0) throw new CliError(`Error: No public port '${key}' published for ${args[0]}`);
+      if (!bindings || bindings.length === 0) throw new CliError(`Error: No public port '${args[1]}' published for ${args[0]}`);
       await write(ctx.io.stdout, bindings.map((b) => hostAddr(b) + "\n").join(""));
       return;
     }
@@ -759,7 +770,7 @@ export const containerPruneCommand: Command = {
     let out = "";
     const deleted = r.ContainersDeleted ?? [];
     if (deleted.length > 0) out += "Deleted Containers:\n" + deleted.map((d) => d + "\n").join("") + "\n";
-    out += `Total reclaimed space: ${humanSizeWithPrecision(r.SpaceReclaimed ?? 0, 3)}\n`;
+    out += `Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}\n`;
     await write(ctx.io.stdout, out);
   },
 };
@@ -799,13 +810,13 @@ export const commitCommand: Command = {
     const changes = flags.strings("change");
     const r = await ctx.client().requestJson<{ Id: string }>("POST", "/commit", {
       query: {
-        ...(flags.string("author") ? { author: flags.string("author") } : {}),
+        author: flags.string("author"),
         ...(changes.length ? { changes } : {}),
-        ...(flags.string("message") ? { comment: flags.string("message") } : {}),
+        comment: flags.string("message"),
         container,
         ...(flags.bool("pause") ? {} : { pause: "0" }),
-        ...(repo ? { repo } : {}),
-        ...(tag ? { tag } : {}),
+        repo: repo ?? "",
+        tag: tag ?? "",
       },
     });
     await write(ctx.io.stdout, r.Id + "\n");
@@ -1012,22 +1023,37 @@ function pad(n: number, w = 2): string {
 }
 
 /** `2006-01-02T15:04:05.000000000Z07:00` of a time in nanoseconds, in local time. */
-export function eventTime(timeNano: number): string {
-  const ms = Math.floor(timeNano / 1e6);
+export function eventTime(timeNano: bigint): string {
+  const ms = Number(timeNano / 1_000_000n);
   const d = new Date(ms);
-  const nanos = String(BigInt(Math.round(timeNano)) % 1_000_000_000n).padStart(9, "0");
+  const nanos = String(timeNano % 1_000_000_000n).padStart(9, "0");
   const off = -d.getTimezoneOffset();
   const zone = off === 0 ? "Z" : `${off > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${nanos}${zone}`;
 }
 
 /** One event as docker prints it without a format. */
-export function eventLine(e: EventJson): string {
+export function eventLine(e: EventJson, timeNano: bigint = BigInt(e.time) * 1_000_000_000n): string {
   const attrs = Object.entries(e.Actor.Attributes ?? {})
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`);
-  const time = e.timeNano ? eventTime(e.timeNano) : eventTime(e.time * 1e9);
+  const time = eventTime(timeNano);
   return `${time} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs.length ? ` (${attrs.join(", ")})` : ""}\n`;
+}
+
+/** An event as Go marshals docker's events.Message: its members in struct order, empty ones left out. */
+export function eventJson(e: EventJson, timeNano: bigint): string {
+  const head = JSON.stringify({
+    ...(e.status ? { status: e.status } : {}),
+    ...(e.id ? { id: e.id } : {}),
+    ...(e.from ? { from: e.from } : {}),
+    Type: e.Type,
+    Action: e.Action,
+    Actor: { ID: e.Actor.ID, Attributes: e.Actor.Attributes ?? null },
+    scope: e.scope ?? "",
+    ...(e.time ? { time: e.time } : {}),
+  }).replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return timeNano ? `${head.slice(0, -1)},"timeNano":${timeNano}}` : head;
 }
 
 export const eventsCommand: Command = {
@@ -1050,7 +1076,11 @@ export const eventsCommand: Command = {
     for await (const line of rl) {
       if (line.trim() === "") continue;
       const e = JSON.parse(line) as EventJson;
-      await write(ctx.io.stdout, tmpl ? executeTemplate(tmpl, e as unknown as TemplateValue) + "\n" : eventLine(e));
+      // timeNano does not fit a double: read it from the text.
+      const nano = /"timeNano":\s*(\d+)/.exec(line)?.[1];
+      const timeNano = nano ? BigInt(nano) : BigInt(e.time) * 1_000_000_000n;
+      if (format === "json" || format === "{{json .}}") await write(ctx.io.stdout, eventJson(e, timeNano) + "\n");
+      else await write(ctx.io.stdout, tmpl ? executeTemplate(tmpl, e as unknown as TemplateValue) + "\n" : eventLine(e, timeNano));
     }
   },
 };

@@ -52,11 +52,9 @@ export const networkCreateCommand: Command = {
     const aux = keyValues(flags.strings("aux-address"));
     const config = subnets.map((s, i) => ({ Subnet: s, ...(ranges[i] ? { IPRange: ranges[i] } : {}), ...(gateways[i] ? { Gateway: gateways[i] } : {}), ...(i === 0 && Object.keys(aux).length ? { AuxiliaryAddresses: aux } : {}) }));
     const body = {
-      Name: args[0]!,
-      CheckDuplicate: true,
       Driver: flags.string("driver"),
       Scope: flags.string("scope"),
-      EnableIPv6: flags.bool("ipv6"),
+      ...(flags.changed("ipv6") ? { EnableIPv6: flags.bool("ipv6") } : {}),
       IPAM: { Driver: flags.string("ipam-driver"), Options: keyValues(flags.strings("ipam-opt")), Config: config },
       Internal: flags.bool("internal"),
       Attachable: flags.bool("attachable"),
@@ -65,6 +63,8 @@ export const networkCreateCommand: Command = {
       ConfigFrom: null,
       Options: keyValues(flags.strings("opt")),
       Labels: keyValues(flags.strings("label")),
+      Name: args[0]!,
+      CheckDuplicate: true,
     };
     const r = await ctx.client().requestJson<{ Id: string; Warning?: string }>("POST", "/networks/create", { body: goJson(body) });
     if (r.Warning) await write(ctx.io.stderr, `${r.Warning}\n`);
@@ -158,6 +158,8 @@ export const networkRmCommand: Command = {
     const errors: string[] = [];
     for (const n of args) {
       try {
+        // docker looks the network up first (it refuses to remove swarm's ingress without asking).
+        await ctx.client().requestJson("GET", `/networks/${enc(n)}`).catch(() => undefined);
         await ctx.client().requestEmpty("DELETE", `/networks/${enc(n)}`);
         await write(ctx.io.stdout, n + "\n");
       } catch (e) {
@@ -166,7 +168,8 @@ export const networkRmCommand: Command = {
         errors.push(daemonText(e));
       }
     }
-    if (errors.length > 0) throw new CliError(errors.join("\n"));
+    // docker ends a failed network rm with this line.
+    if (errors.length > 0) throw new CliError(errors.join("\n") + "\nexit status 1");
   },
 };
 
@@ -196,7 +199,7 @@ export const networkPruneCommand: Command = {
     if (!flags.bool("force") && !(await confirm(ctx, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return;
     const r = await ctx.client().requestJson<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", { query: f ? { filters: f } : {} });
     const deleted = r.NetworksDeleted ?? [];
-    if (deleted.length > 0) await write(ctx.io.stdout, "Deleted Networks:\n" + deleted.map((d) => d + "\n").join(""));
+    if (deleted.length > 0) await write(ctx.io.stdout, "Deleted Networks:\n" + deleted.map((d) => d + "\n").join("") + "\n");
   },
 };
 

@@ -26,7 +26,8 @@ export function startErrorStatus(message: string): number {
 
 /** An error of `run`/`create` as docker prints it: `docker: …` and a pointer to the help. */
 function runError(ctx: CliContext, command: string, e: unknown, status = 125): CliError {
-  if (e instanceof CliError) return e;
+  if (e instanceof CliError && (e.message === "" || e.message.startsWith(`${ctx.bin}: `))) return e;
+  if (e instanceof CliError) return new CliError(`${ctx.bin}: ${e.message}\n\nRun '${ctx.bin} ${command} --help' for more information`, e.status);
   return new CliError(`${ctx.bin}: ${daemonText(e)}\n\nRun '${ctx.bin} ${command} --help' for more information`, status);
 }
 
@@ -150,8 +151,8 @@ export const createCommand: Command = {
     flags: CONTAINER_FLAGS,
   },
   async run(ctx, flags, args) {
-    const req = buildCreateRequest(flags, args, { detach: false });
     try {
+      const req = buildCreateRequest(flags, args, { detach: false });
       const id = await createContainer(ctx, req, flags.bool("quiet"));
       await write(ctx.io.stdout, id + "\n");
     } catch (e) {
@@ -174,7 +175,12 @@ export const runCommand: Command = {
 
 async function runContainer(ctx: CliContext, flags: FlagValues, args: string[]): Promise<void> {
   const detach = flags.bool("detach");
-  const req = buildCreateRequest(flags, args, { detach });
+  let req: CreateRequest;
+  try {
+    req = buildCreateRequest(flags, args, { detach });
+  } catch (e) {
+    throw runError(ctx, "run", e);
+  }
   if (req.attachStdin && req.tty && !ctx.io.stdinIsTTY) throw new CliError(`${ctx.bin}: the input device is not a TTY`, 1);
   const client = ctx.client();
   let id: string;
@@ -197,11 +203,8 @@ async function runContainer(ctx: CliContext, flags: FlagValues, args: string[]):
   let session: Session | undefined;
   let wait: Awaited<ReturnType<typeof waitFor>>;
   try {
-    const [h, w] = await Promise.all([
-      attaching ? client.hijack(`/containers/${enc(id)}/attach`, { query: attachQuery({ stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, detachKeys: flags.string("detach-keys") }) }) : undefined,
-      waitFor(client, id, req.autoRemove ? "removed" : "next-exit"),
-    ]);
-    wait = w;
+    const h = attaching ? await client.hijack(`/containers/${enc(id)}/attach`, { query: attachQuery({ stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, detachKeys: flags.string("detach-keys") }) }) : undefined;
+    wait = await waitFor(client, id, req.autoRemove ? "removed" : "next-exit");
     if (h) session = connect(ctx, h, { stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, tty: req.tty });
   } catch (e) {
     session?.close();
@@ -347,7 +350,7 @@ const EXEC_FLAGS: readonly FlagSpec[] = [
 ];
 
 /** The body of `POST /containers/{id}/exec`, in docker's member order. */
-export function execBody(flags: FlagValues, cmd: readonly string[], env: NodeJS.ProcessEnv = process.env): { body: Record<string, unknown>; tty: boolean; stdin: boolean; detach: boolean } {
+export function execBody(flags: FlagValues, cmd: readonly string[], env: NodeJS.ProcessEnv = process.env, consoleSize?: [number, number]): { body: Record<string, unknown>; tty: boolean; stdin: boolean; detach: boolean } {
   const detach = flags.bool("detach");
   const tty = flags.bool("tty");
   const stdin = flags.bool("interactive") && !detach;
@@ -360,7 +363,7 @@ export function execBody(flags: FlagValues, cmd: readonly string[], env: NodeJS.
       User: flags.string("user"),
       Privileged: flags.bool("privileged"),
       Tty: tty,
-      ConsoleSize: null,
+      ...(consoleSize ? { ConsoleSize: consoleSize } : {}),
       AttachStdin: stdin,
       AttachStderr: !detach,
       AttachStdout: !detach,
@@ -385,10 +388,12 @@ export const execCommand: Command = {
   async run(ctx, flags, args) {
     const [container, ...cmd] = args as [string, ...string[]];
     const client = ctx.client();
-    const e = execBody(flags, cmd);
+    const out = ctx.io.stdout as { rows?: number; columns?: number };
+    const size: [number, number] | undefined = flags.bool("tty") && ctx.io.stdoutIsTTY && out.rows && out.columns ? [out.rows, out.columns] : undefined;
+    const e = execBody(flags, cmd, process.env, size);
     if (e.stdin && e.tty && !ctx.io.stdinIsTTY) throw new CliError("the input device is not a TTY");
     const { Id } = await client.requestJson<{ Id: string }>("POST", `/containers/${enc(container)}/exec`, { body: goJson(e.body) });
-    const startBody = goJson({ Detach: e.detach, Tty: e.tty, ConsoleSize: null });
+    const startBody = goJson({ Detach: e.detach, Tty: e.tty, ...(size ? { ConsoleSize: size } : {}) });
     if (e.detach) {
       const res = await client.request("POST", `/exec/${enc(Id)}/start`, { body: startBody });
       res.resume();

@@ -5,7 +5,8 @@ import { DaemonError, filtersParam } from "../../api/client.js";
 import { CliError, write, type CliContext, type Command } from "../context.js";
 import { QUIET_FORMAT, renderRows, TABLE } from "../format.js";
 import { StructValue } from "../template.js";
-import { humanSizeWithPrecision } from "../units.js";
+import { humanSize, humanSizeWithPrecision } from "../units.js";
+import { goJson } from "../container-opts.js";
 import { FORMAT_HELP, INSPECT_FORMAT_HELP, parseFilters, printInspect } from "./containers.js";
 import { daemonText } from "./run.js";
 
@@ -46,8 +47,10 @@ export const volumeCreateCommand: Command = {
   async run(ctx, flags, args) {
     const name = args[0] ?? flags.string("name");
     if (args[0] !== undefined && flags.string("name") !== "" && flags.string("name") !== args[0]) throw new CliError(`conflicting options: cannot specify a volume-name through both --name and as a positional arg`);
-    const body = { Driver: flags.string("driver"), DriverOpts: keyValues(flags.strings("opt")), Labels: keyValues(flags.strings("label")), Name: name };
-    const v = await ctx.client().requestJson<Volume>("POST", "/volumes/create", { body: JSON.stringify(body) });
+    const opts = keyValues(flags.strings("opt"));
+    const labels = keyValues(flags.strings("label"));
+    const body = { Driver: flags.string("driver"), ...(Object.keys(opts).length ? { DriverOpts: opts } : {}), ...(Object.keys(labels).length ? { Labels: labels } : {}), ...(name ? { Name: name } : {}) };
+    const v = await ctx.client().requestJson<Volume>("POST", "/volumes/create", { body: goJson(body) });
     await write(ctx.io.stdout, v.Name + "\n");
   },
 };
@@ -160,7 +163,7 @@ export const volumePruneCommand: Command = {
     let out = "";
     const deleted = r.VolumesDeleted ?? [];
     if (deleted.length > 0) out += "Deleted Volumes:\n" + deleted.map((d) => d + "\n").join("") + "\n";
-    out += `Total reclaimed space: ${humanSizeWithPrecision(r.SpaceReclaimed ?? 0, 3)}\n`;
+    out += `Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}\n`;
     await write(ctx.io.stdout, out);
   },
 };
