@@ -3,6 +3,7 @@
 // iterators, and failures turned into WharfErrors whose kind follows the
 // HTTP status. The CLI talks to wharfd through this module and nothing else.
 import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createInterface } from "node:readline";
@@ -90,7 +91,7 @@ function escapeName(name: string): string {
   return encodeURIComponent(name).replace(/%2F/gi, "/").replace(/%3A/gi, ":").replace(/%40/g, "@");
 }
 
-type Query = Record<string, string | string[] | undefined>;
+export type Query = Record<string, string | string[] | undefined>;
 
 function queryString(query: Query): string {
   const params = new URLSearchParams();
@@ -103,7 +104,7 @@ function queryString(query: Query): string {
   return s ? `?${s}` : "";
 }
 
-function filtersParam(filters: Filters | undefined): string | undefined {
+export function filtersParam(filters: Filters | undefined): string | undefined {
   if (!filters) return undefined;
   const entries = Object.entries(filters).filter(([, v]) => v.length > 0);
   if (entries.length === 0) return undefined;
@@ -143,6 +144,15 @@ export async function* jsonMessages(body: Readable): AsyncGenerator<JsonMessage>
     }
     yield msg;
   }
+}
+
+/** A hijacked connection: after `101 UPGRADED`, raw bytes both ways. */
+export interface Hijacked {
+  socket: Socket;
+  /** `application/vnd.docker.raw-stream` (tty) or `…multiplexed-stream`. */
+  contentType: string;
+  /** Bytes that arrived with the response head. */
+  head: Buffer;
 }
 
 export interface ClientOptions {
@@ -246,6 +256,61 @@ export class EngineClient {
     await new Promise<void>((resolve, reject) => {
       res.on("end", resolve);
       res.on("error", reject);
+    });
+  }
+
+  /** Any endpoint: the response once its status is known; a non-2xx status is a DaemonError. */
+  request(method: string, path: string, options: { query?: Query; body?: Readable | string; headers?: OutgoingHttpHeaders } = {}): Promise<IncomingMessage> {
+    return this.#send(method, path, options);
+  }
+
+  /** Any endpoint whose answer is one JSON document. */
+  requestJson<T>(method: string, path: string, options: { query?: Query; body?: string } = {}): Promise<T> {
+    return this.#json<T>(method, path, options);
+  }
+
+  /** Any endpoint whose answer carries nothing the caller needs. */
+  requestEmpty(method: string, path: string, options: { query?: Query } = {}): Promise<void> {
+    return this.#discard(method, path, options);
+  }
+
+  /**
+   * `POST` with `Connection: Upgrade`, `Upgrade: tcp`, as the docker CLI's
+   * attach and exec start: resolves with the connection once the daemon
+   * answered 101; any other answer is a DaemonError. The connection is its
+   * own, never one of the kept-alive ones.
+   */
+  hijack(path: string, options: { query?: Query; body?: string } = {}): Promise<Hijacked> {
+    const fullPath = this.#prefix + path + queryString(options.query ?? {});
+    const headers: OutgoingHttpHeaders = { "User-Agent": "wharf-cli", Connection: "Upgrade", Upgrade: "tcp" };
+    if (options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      headers["Content-Length"] = Buffer.byteLength(options.body);
+    }
+    return new Promise<Hijacked>((resolve, reject) => {
+      const req = request({ socketPath: this.#socketPath, agent: false, method: "POST", path: fullPath, headers });
+      req.on("error", (e) => reject(this.#connectionError(e)));
+      req.on("upgrade", (res, socket, head) => {
+        const type = res.headers["content-type"];
+        resolve({ socket: socket as Socket, contentType: Array.isArray(type) ? (type[0] ?? "") : (type ?? ""), head });
+      });
+      req.on("response", (res) => {
+        void readAll(res, 1 << 20)
+          .catch(() => "")
+          .then((text) => {
+            const status = res.statusCode ?? 0;
+            let message = text.trim();
+            try {
+              const parsed = JSON.parse(text) as { message?: unknown };
+              if (typeof parsed.message === "string") message = parsed.message;
+            } catch {
+              // plain text
+            }
+            if (status >= 200 && status < 300) message = `the daemon answered ${status} instead of upgrading the connection`;
+            reject(new DaemonError(kindFromStatus(status >= 200 && status < 300 ? 500 : status), message || `${status}`, status));
+          });
+      });
+      req.end(options.body);
     });
   }
 

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { containerRoute, containerUpgrade, freshState, type FakeState } from "./fake-containers.js";
 import type { HistoryResponseItem, ImageDeleteResponseItem, ImageInspect, ImageSummary, SystemInfo, SystemVersion } from "../api/wire.js";
 
 export interface RecordedRequest {
@@ -18,6 +19,8 @@ export interface FakeEngine {
   host: string;
   socketPath: string;
   requests: RecordedRequest[];
+  /** What the container endpoints remember (created bodies, stdin, resizes…). */
+  state: FakeState;
   close(): Promise<void>;
 }
 
@@ -190,9 +193,10 @@ function imageName(path: string, suffix: string): string {
 
 const KNOWN = new Set(["busybox", "busybox:latest", "busybox:1.36", BUSYBOX_ID, "a416a98b71e2"]);
 
-function route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): void {
+function route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, state: FakeState = freshState()): void {
   const path = url.pathname.replace(/^\/v1\.\d+/, "");
   const method = req.method ?? "GET";
+  if (path !== "/_ping" && containerRoute(req, res, url, body, state)) return;
   if (path === "/_ping") {
     res.writeHead(200, { "Api-Version": "1.41", Ostype: "linux", "Docker-Experimental": "false", "Content-Type": "text/plain; charset=utf-8" });
     res.end(method === "HEAD" ? undefined : "OK");
@@ -284,6 +288,7 @@ export async function startFakeEngine(): Promise<FakeEngine> {
   const dir = await mkdtemp(join(tmpdir(), "wharf-cli-"));
   const socketPath = join(dir, "engine.sock");
   const requests: RecordedRequest[] = [];
+  const state = freshState();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -291,8 +296,12 @@ export async function startFakeEngine(): Promise<FakeEngine> {
       const url = new URL(req.url ?? "/", "http://engine");
       const body = Buffer.concat(chunks);
       requests.push({ method: req.method ?? "GET", url, body });
-      route(req, res, url, body);
+      route(req, res, url, body, state);
     });
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? "/", "http://engine");
+    containerUpgrade(req, socket, head, url, state, (body) => requests.push({ method: req.method ?? "POST", url, body }));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -302,6 +311,7 @@ export async function startFakeEngine(): Promise<FakeEngine> {
     host: `unix://${socketPath}`,
     socketPath,
     requests,
+    state,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

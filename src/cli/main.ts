@@ -3,8 +3,15 @@
 import { ConnectionError, DaemonError, EngineClient, resolveHost, WharfError } from "../api/client.js";
 import { CliError, write, type CliContext, type Command, type Io } from "./context.js";
 import { checkArgs, commandHelp, commandPath, flagErrorText, FlagError, flagUsages, helpColumns, parseArgs, useLine, type CommandSpec, type FlagSpec } from "./flags.js";
-import { daemonMessage, historyCommand, imageInspectCommand, imagesCommand, importCommand, inspectCommand, loadCommand, pruneCommand, rmiCommand, saveCommand, tagCommand } from "./commands/images.js";
-import { clientVersion, dfCommand, infoCommand, versionCommand } from "./commands/system.js";
+
+// Command modules load when their command runs (or for help): `wharf run`
+// must not pay for templates and image parsing it never uses.
+const images = () => import("./commands/images.js");
+const system = () => import("./commands/system.js");
+const runs = () => import("./commands/run.js");
+const containers = () => import("./commands/containers.js");
+const volumes = () => import("./commands/volumes.js");
+const networks = () => import("./commands/networks.js");
 
 const BIN = "wharf";
 
@@ -12,7 +19,8 @@ interface Leaf {
   kind: "leaf";
   name: string;
   aliases?: readonly string[];
-  command: Command;
+  /** The command, or how to load it. */
+  command: Command | (() => Promise<Command>);
   /** Listed under "Common Commands" in the root help. */
   common?: boolean;
 }
@@ -26,10 +34,66 @@ interface Group {
 
 type Entry = Leaf | Group;
 
-const leaf = (name: string, command: Command, extra: { aliases?: readonly string[]; common?: boolean } = {}): Leaf => ({ kind: "leaf", name, command, ...extra });
+const leaf = (name: string, command: Command | (() => Promise<Command>), extra: { aliases?: readonly string[]; common?: boolean } = {}): Leaf => ({ kind: "leaf", name, command, ...extra });
+
+/** A command that loads with its module: `lazy(images, "imagesCommand")`. */
+function lazy<M>(load: () => Promise<M>, key: keyof M & string): () => Promise<Command> {
+  return () => load().then((m) => m[key] as Command);
+}
+
+async function commandOf(l: Leaf): Promise<Command> {
+  return typeof l.command === "function" ? await l.command() : l.command;
+}
+
+const imagesCommand = lazy(images, "imagesCommand");
+const historyCommand = lazy(images, "historyCommand");
+const importCommand = lazy(images, "importCommand");
+const imageInspectCommand = lazy(images, "imageInspectCommand");
+const inspectCommand = lazy(containers, "inspectCommand");
+const loadCommand = lazy(images, "loadCommand");
+const pruneCommand = lazy(images, "pruneCommand");
+const rmiCommand = lazy(images, "rmiCommand");
+const saveCommand = lazy(images, "saveCommand");
+const tagCommand = lazy(images, "tagCommand");
+const dfCommand = lazy(system, "dfCommand");
+const infoCommand = lazy(system, "infoCommand");
+const versionCommand = lazy(system, "versionCommand");
+const eventsCommand = lazy(containers, "eventsCommand");
+
+/** The container commands, as `container X` and (all but ls) as top-level `X`. */
+const CONTAINER_LEAVES: readonly Leaf[] = [
+  leaf("attach", lazy(runs, "attachCommand")),
+  leaf("commit", lazy(containers, "commitCommand")),
+  leaf("cp", lazy(containers, "cpCommand")),
+  leaf("create", lazy(runs, "createCommand")),
+  leaf("diff", lazy(containers, "diffCommand")),
+  leaf("exec", lazy(runs, "execCommand"), { common: true }),
+  leaf("export", lazy(containers, "exportCommand")),
+  leaf("inspect", lazy(containers, "containerInspectCommand")),
+  leaf("kill", lazy(containers, "killCommand")),
+  leaf("logs", lazy(containers, "logsCommand")),
+  leaf("ls", lazy(containers, "psCommand"), { aliases: ["ps", "list"] }),
+  leaf("pause", lazy(containers, "pauseCommand")),
+  leaf("port", lazy(containers, "portCommand")),
+  leaf("prune", lazy(containers, "containerPruneCommand")),
+  leaf("rename", lazy(containers, "renameCommand")),
+  leaf("restart", lazy(containers, "restartCommand")),
+  leaf("rm", lazy(containers, "rmCommand"), { aliases: ["remove"] }),
+  leaf("run", lazy(runs, "runCommand"), { common: true }),
+  leaf("start", lazy(runs, "startCommand")),
+  leaf("stats", lazy(containers, "statsCommand")),
+  leaf("stop", lazy(containers, "stopCommand")),
+  leaf("top", lazy(containers, "topCommand")),
+  leaf("unpause", lazy(containers, "unpauseCommand")),
+  leaf("update", lazy(containers, "updateCommand")),
+  leaf("wait", lazy(containers, "waitCommand")),
+];
+const TOP_CONTAINER_LEAVES = CONTAINER_LEAVES.filter((l) => !["inspect", "ls", "prune"].includes(l.name)).map((l) => ({ ...l, aliases: l.name === "rm" ? [] : (l.aliases ?? []) }));
 
 /** The command tree: docker's names, aliases and grouping. */
 export const COMMANDS: readonly Entry[] = [
+  ...["run", "exec"].map((n) => TOP_CONTAINER_LEAVES.find((l) => l.name === n)!),
+  leaf("ps", lazy(containers, "psCommand"), { common: true }),
   leaf("images", imagesCommand, { common: true }),
   leaf("version", versionCommand, { common: true }),
   leaf("info", infoCommand, { common: true }),
@@ -53,8 +117,37 @@ export const COMMANDS: readonly Entry[] = [
     kind: "group",
     name: "system",
     short: "Manage wharf",
-    children: [leaf("df", dfCommand), leaf("info", infoCommand)],
+    children: [leaf("df", dfCommand), leaf("events", eventsCommand), leaf("info", infoCommand)],
   },
+  { kind: "group", name: "container", short: "Manage containers", children: CONTAINER_LEAVES },
+  {
+    kind: "group",
+    name: "volume",
+    short: "Manage volumes",
+    children: [
+      leaf("create", lazy(volumes, "volumeCreateCommand")),
+      leaf("inspect", lazy(volumes, "volumeInspectCommand")),
+      leaf("ls", lazy(volumes, "volumeLsCommand"), { aliases: ["list"] }),
+      leaf("prune", lazy(volumes, "volumePruneCommand")),
+      leaf("rm", lazy(volumes, "volumeRmCommand"), { aliases: ["remove"] }),
+    ],
+  },
+  {
+    kind: "group",
+    name: "network",
+    short: "Manage networks",
+    children: [
+      leaf("connect", lazy(networks, "networkConnectCommand")),
+      leaf("create", lazy(networks, "networkCreateCommand")),
+      leaf("disconnect", lazy(networks, "networkDisconnectCommand")),
+      leaf("inspect", lazy(networks, "networkInspectCommand")),
+      leaf("ls", lazy(networks, "networkLsCommand"), { aliases: ["list"] }),
+      leaf("prune", lazy(networks, "networkPruneCommand")),
+      leaf("rm", lazy(networks, "networkRmCommand"), { aliases: ["remove"] }),
+    ],
+  },
+  ...TOP_CONTAINER_LEAVES.filter((l) => !l.common),
+  leaf("events", eventsCommand),
   leaf("history", historyCommand),
   leaf("import", importCommand),
   leaf("inspect", inspectCommand),
@@ -80,28 +173,32 @@ function commandList(entries: readonly { name: string; short: string }[]): strin
   return entries.map((e) => `  ${e.name.padEnd(pad)} ${e.short}`).join("\n");
 }
 
-function shortOf(e: Entry): string {
-  return e.kind === "leaf" ? e.command.spec.short : e.short;
+async function shortOf(e: Entry): Promise<string> {
+  return e.kind === "leaf" ? (await commandOf(e)).spec.short : e.short;
 }
 
-export function rootHelp(cols: number = helpColumns()): string {
+async function listOf(es: readonly Entry[]): Promise<string> {
+  return commandList(await Promise.all(es.map(async (e) => ({ name: e.name, short: await shortOf(e) }))));
+}
+
+export async function rootHelp(cols: number = helpColumns()): Promise<string> {
   const common = COMMANDS.filter((e): e is Leaf => e.kind === "leaf" && e.common === true);
   const groups = COMMANDS.filter((e): e is Group => e.kind === "group");
   const others = COMMANDS.filter((e): e is Leaf => e.kind === "leaf" && e.common !== true).sort((a, b) => a.name.localeCompare(b.name));
-  const list = (es: readonly Entry[]) => commandList(es.map((e) => ({ name: e.name, short: shortOf(e) })));
+  const [commonList, groupList, otherList] = await Promise.all([listOf(common), listOf(groups), listOf(others)]);
   return [
     `Usage:  ${BIN} [OPTIONS] COMMAND`,
     "",
     ROOT_SPEC.short,
     "",
     "Common Commands:",
-    list(common),
+    commonList,
     "",
     "Management Commands:",
-    list(groups),
+    groupList,
     "",
     "Commands:",
-    list(others),
+    otherList,
     "",
     "Global Options:",
     flagUsages(GLOBAL_FLAGS, cols).trimEnd(),
@@ -111,14 +208,15 @@ export function rootHelp(cols: number = helpColumns()): string {
   ].join("\n");
 }
 
-export function groupHelp(group: Group): string {
+export async function groupHelp(group: Group): Promise<string> {
+  const children = await listOf(group.children);
   return [
     `Usage:  ${BIN} ${group.name} COMMAND`,
     "",
     group.short,
     "",
     "Commands:",
-    commandList(group.children.map((c) => ({ name: c.name, short: c.command.spec.short }))),
+    children,
     "",
     `Run '${BIN} ${group.name} COMMAND --help' for more information on a command.`,
     "",
@@ -155,7 +253,7 @@ function defaultIo(): Io {
 /** The message and exit status docker would give for an error. */
 export function describeError(e: unknown, debug: boolean): { message: string; status: number } {
   if (e instanceof CliError) return { message: e.message, status: e.status };
-  if (e instanceof DaemonError) return { message: daemonMessage(e), status: 1 };
+  if (e instanceof DaemonError) return { message: `Error response from daemon: ${e.message}`, status: 1 };
   if (e instanceof ConnectionError || e instanceof WharfError) return { message: e.message, status: 1 };
   if (e instanceof Error) return { message: debug && e.stack ? e.stack : e.message, status: 1 };
   return { message: String(e), status: 1 };
@@ -180,7 +278,7 @@ export async function run(argv: readonly string[], io: Io = defaultIo(), env: No
     }
     debug = globals.values.bool("debug") || env["WHARF_DEBUG"] === "1";
     if (globals.values.bool("version")) {
-      await write(io.stdout, `${BIN} version ${clientVersion()}\n`);
+      await write(io.stdout, `${BIN} version ${(await system()).clientVersion()}\n`);
       return 0;
     }
     const logLevel = globals.values.string("log-level");
@@ -188,7 +286,7 @@ export async function run(argv: readonly string[], io: Io = defaultIo(), env: No
     const hosts = globals.values.strings("host");
     if (hosts.length > 1) return await report("Please specify only one -H", 1);
     if (globals.help && globals.args.length === 0) {
-      await write(io.stdout, rootHelp());
+      await write(io.stdout, await rootHelp());
       return 0;
     }
     let words = globals.args;
@@ -197,12 +295,12 @@ export async function run(argv: readonly string[], io: Io = defaultIo(), env: No
       helpRequested = true;
       words = words.slice(1);
       if (words.length === 0) {
-        await write(io.stdout, rootHelp());
+        await write(io.stdout, await rootHelp());
         return 0;
       }
     }
     if (words.length === 0) {
-      await write(io.stdout, rootHelp());
+      await write(io.stdout, await rootHelp());
       return 0;
     }
     const { entry, path, rest } = resolve(words);
@@ -218,10 +316,11 @@ export async function run(argv: readonly string[], io: Io = defaultIo(), env: No
         })();
         if (parsed instanceof FlagError) return await report(`${parsed.message}\n\nUsage:  ${BIN} ${entry.name}\n\nRun '${BIN} ${entry.name} --help' for more information`, 125);
       }
-      await write(io.stdout, groupHelp(entry));
+      await write(io.stdout, await groupHelp(entry));
       return 0;
     }
-    const spec: CommandSpec = { ...entry.command.spec, path };
+    const command = await commandOf(entry);
+    const spec: CommandSpec = { ...command.spec, path };
     let parsed;
     try {
       parsed = parseArgs(rest, spec.flags, spec.interspersed === false ? { interspersed: false } : {});
@@ -243,7 +342,7 @@ export async function run(argv: readonly string[], io: Io = defaultIo(), env: No
       client: () => (client ??= new EngineClient({ host })),
     };
     try {
-      await entry.command.run(ctx, parsed.values, parsed.args);
+      await command.run(ctx, parsed.values, parsed.args);
     } catch (e) {
       if (e instanceof FlagError) return await report(flagErrorText(BIN, spec, e.message), 125);
       throw e;
