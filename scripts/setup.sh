@@ -19,6 +19,9 @@ declare -A NEED=(
   [g++]=g++
   [python3]=python3
   [zstd]=zstd
+  [podman]=podman
+  [docker-registry]=docker-registry
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

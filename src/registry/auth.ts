@@ -112,12 +112,14 @@ function basicCredentials(headers: IncomingHttpHeaders): { user: string; passwor
   if (!h || !/^basic /i.test(h)) return undefined;
   const text = Buffer.from(h.slice(6).trim(), "base64").toString("utf8");
   const c = text.indexOf(":");
-  if (c < 0) return undefined;
+  // Clients without credentials may still send an empty pair (skopeo --no-creds): that is anonymous.
+  if (c <= 0) return undefined;
   return { user: text.slice(0, c), password: text.slice(c + 1) };
 }
 
+/** Whether anonymous pull covers the access; the ping (no access) still challenges, so clients learn how to log in. */
 function onlyPull(access: readonly Access[]): boolean {
-  return access.every((a) => a.type === "repository" && a.actions.every((x) => x === "pull"));
+  return access.length > 0 && access.every((a) => a.type === "repository" && a.actions.every((x) => x === "pull"));
 }
 
 export interface BasicOptions {

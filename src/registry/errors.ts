@@ -21,6 +21,7 @@ export type ErrorCode =
   // Not in the spec's table, but what clients expect for these statuses.
   | "RANGE_INVALID"
   | "MANIFEST_TOO_LARGE"
+  | "PAGINATION_NUMBER_INVALID"
   | "UNKNOWN";
 
 interface CodeInfo {
@@ -46,6 +47,7 @@ const CODES: Record<ErrorCode, CodeInfo> = {
   TOOMANYREQUESTS: { status: 429, kind: "unavailable", description: "too many requests" },
   RANGE_INVALID: { status: 416, kind: "invalid-argument", description: "requested range not satisfiable" },
   MANIFEST_TOO_LARGE: { status: 413, kind: "invalid-argument", description: "manifest too large" },
+  PAGINATION_NUMBER_INVALID: { status: 400, kind: "invalid-argument", description: "invalid number of results requested" },
   UNKNOWN: { status: 500, kind: "internal", description: "unknown error" },
 };
 

@@ -377,7 +377,7 @@ export class Registry {
 
   /** Checks `n` against the bounds: 0..maxListEntries. */
   checkListSize(n: number): void {
-    if (n > this.limits.maxListEntries) throw registryError("UNSUPPORTED", `n=${n} exceeds the page limit of ${this.limits.maxListEntries}`);
+    if (n > this.limits.maxListEntries) throw registryError("PAGINATION_NUMBER_INVALID", `n=${n} exceeds the page limit of ${this.limits.maxListEntries}`);
   }
 
   async tags(repo: RepositoryName, n: number | undefined, last: string | undefined): Promise<Page<Tag>> {

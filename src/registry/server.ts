@@ -141,7 +141,7 @@ function hasBody(req: IncomingMessage): boolean {
 function listSize(query: URLSearchParams, registry: Registry): number | undefined {
   const text = query.get("n");
   if (text === null) return undefined;
-  if (!/^\d+$/.test(text)) throw registryError("UNSUPPORTED", `invalid n ${JSON.stringify(text.slice(0, 50))}: expected a non-negative integer`);
+  if (!/^\d+$/.test(text)) throw registryError("PAGINATION_NUMBER_INVALID", `invalid n ${JSON.stringify(text.slice(0, 50))}: expected a non-negative integer`);
   const n = Number(text);
   registry.checkListSize(n);
   return n;
