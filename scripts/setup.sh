@@ -21,6 +21,9 @@ declare -A NEED=(
   [zstd]=zstd
   [nft]=nftables
   [docker-compose]=docker-compose
+  [podman]=podman
+  [docker-registry]=docker-registry
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

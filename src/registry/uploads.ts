@@ -1,0 +1,284 @@
+// registry/uploads: blob upload sessions.
+//
+// A session is an ingest in the content store whose ref names it
+// (`registry-upload:<uuid>:<repository>`), so a session survives a restart
+// and any process that sees the store can resume it. While a session is in
+// use its Writer stays open (the ingest keeps its running hash, so a chunked
+// upload is hashed once); requests on one session run one after another.
+// Sessions are bounded per client and in total, and expire when idle.
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { BlobInfo, Store, Writer } from "../content/index.js";
+import type { Digest } from "../oci/index.js";
+import { isKind, type Logger } from "../internal/index.js";
+import { registryError } from "./errors.js";
+import { isRepositoryName, type RepositoryName } from "./names.js";
+
+const REF_PREFIX = "registry-upload:";
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface UploadLimits {
+  /** Open sessions one client (user or address) may hold. */
+  readonly perClient: number;
+  readonly total: number;
+  /** A session not written to for this long is discarded. */
+  readonly idleMs: number;
+}
+
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { perClient: 128, total: 4096, idleMs: 30 * 60 * 1000 };
+
+interface Session {
+  readonly id: string;
+  readonly repo: RepositoryName;
+  readonly ref: string;
+  readonly client: string;
+  readonly startedAt: Date;
+  writer: Writer | undefined;
+  offset: number;
+  lastActive: number;
+  /** Requests on this session, in order. */
+  tail: Promise<unknown>;
+  done: boolean;
+}
+
+export interface UploadStatus {
+  readonly id: string;
+  readonly repo: RepositoryName;
+  readonly offset: number;
+}
+
+function refOf(id: string, repo: RepositoryName): string {
+  return `${REF_PREFIX}${id}:${repo}`;
+}
+
+function parseRef(ref: string): { id: string; repo: RepositoryName } | undefined {
+  if (!ref.startsWith(REF_PREFIX)) return undefined;
+  const rest = ref.slice(REF_PREFIX.length);
+  const i = rest.indexOf(":");
+  const id = rest.slice(0, i);
+  const repo = rest.slice(i + 1);
+  return i > 0 && UUID_RE.test(id) && isRepositoryName(repo) ? { id, repo } : undefined;
+}
+
+function unknownUpload(id: string): Error {
+  return registryError("BLOB_UPLOAD_UNKNOWN", `blob upload ${JSON.stringify(id.slice(0, 80))} is unknown or expired`);
+}
+
+/** Streams a request body into a writer; the body's bytes must add up to `length` when given. */
+async function pump(writer: Writer, body: Readable | AsyncIterable<Uint8Array>): Promise<number> {
+  let n = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    n += chunk.length;
+    await writer.write(chunk);
+  }
+  return n;
+}
+
+export class UploadSessions {
+  readonly #blobs: Store;
+  readonly #limits: UploadLimits;
+  readonly #logger: Logger;
+  readonly #sessions = new Map<string, Session>();
+  readonly #timer: NodeJS.Timeout;
+
+  private constructor(blobs: Store, limits: UploadLimits, logger: Logger) {
+    this.#blobs = blobs;
+    this.#limits = limits;
+    this.#logger = logger;
+    this.#timer = setInterval(() => void this.expire().catch((e: unknown) => this.#logger.warn("expire upload sessions", { error: e })), Math.max(1000, Math.min(60_000, limits.idleMs / 4)));
+    this.#timer.unref();
+  }
+
+  /** Opens the sessions, taking back those a previous run left in the store. */
+  static async open(blobs: Store, limits: UploadLimits, logger: Logger): Promise<UploadSessions> {
+    const sessions = new UploadSessions(blobs, limits, logger);
+    for (const ingest of await blobs.ingests()) {
+      const parsed = parseRef(ingest.ref);
+      if (!parsed) continue;
+      sessions.#sessions.set(parsed.id, {
+        id: parsed.id,
+        repo: parsed.repo,
+        ref: ingest.ref,
+        client: "",
+        startedAt: ingest.startedAt,
+        writer: undefined,
+        offset: ingest.offset,
+        lastActive: ingest.updatedAt.getTime(),
+        tail: Promise.resolve(),
+        done: false,
+      });
+    }
+    await sessions.expire();
+    return sessions;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Starts a session for `repo` on behalf of `client`; TOOMANYREQUESTS past the limits. */
+  async start(repo: RepositoryName, client: string): Promise<UploadStatus> {
+    if (this.#sessions.size >= this.#limits.total) throw registryError("TOOMANYREQUESTS", `start blob upload: the registry holds ${this.#sessions.size} upload sessions, its limit`);
+    let mine = 0;
+    for (const s of this.#sessions.values()) if (s.client === client) mine++;
+    if (mine >= this.#limits.perClient) throw registryError("TOOMANYREQUESTS", `start blob upload: ${mine} upload sessions are open for this client, the limit is ${this.#limits.perClient}`);
+    const id = randomUUID();
+    const ref = refOf(id, repo);
+    const session: Session = { id, repo, ref, client, startedAt: new Date(), writer: undefined, offset: 0, lastActive: Date.now(), tail: Promise.resolve(), done: false };
+    this.#sessions.set(id, session);
+    try {
+      session.writer = await this.#blobs.writer(ref);
+    } catch (e) {
+      this.#sessions.delete(id);
+      throw e;
+    }
+    return { id, repo, offset: 0 };
+  }
+
+  #get(repo: RepositoryName, id: string): Session {
+    const s = this.#sessions.get(id);
+    if (!s || s.repo !== repo || s.done) throw unknownUpload(id);
+    return s;
+  }
+
+  /** Runs `fn` on the session after the requests before it, keeping it alive. */
+  async #run<T>(repo: RepositoryName, id: string, fn: (s: Session, writer: Writer) => Promise<T>): Promise<T> {
+    const s = this.#get(repo, id);
+    const run = s.tail.then(async () => {
+      if (s.done) throw unknownUpload(id);
+      s.lastActive = Date.now();
+      s.writer ??= await this.#blobs.writer(s.ref);
+      s.offset = s.writer.offset;
+      try {
+        return await fn(s, s.writer);
+      } finally {
+        s.lastActive = Date.now();
+      }
+    });
+    s.tail = run.catch(() => {});
+    return run;
+  }
+
+  async status(repo: RepositoryName, id: string): Promise<UploadStatus> {
+    const s = this.#get(repo, id);
+    await s.tail;
+    return { id, repo, offset: this.#get(repo, id).offset };
+  }
+
+  /**
+   * Appends a chunk. With `range` (Content-Range) it must start where the
+   * upload stands, else 416 and nothing is written. A chunk whose bytes do not
+   * add up to its Content-Range or Content-Length cannot be taken back out of
+   * the running hash, so it ends the session (SIZE_INVALID).
+   */
+  async append(repo: RepositoryName, id: string, body: Readable, options: { range?: { start: number; end: number }; length?: number } = {}): Promise<UploadStatus> {
+    return this.#run(repo, id, async (s, writer) => {
+      const { range, length } = options;
+      if (range) {
+        if (range.start !== s.offset) throw registryError("RANGE_INVALID", `upload chunk: it starts at ${range.start}, the upload stands at ${s.offset}`, { detail: { offset: s.offset } });
+        if (length !== undefined && range.end - range.start + 1 !== length) throw registryError("SIZE_INVALID", `upload chunk: Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes, Content-Length is ${length}`);
+      }
+      const expected = range ? range.end - range.start + 1 : length;
+      let n: number;
+      try {
+        n = await pump(writer, body);
+      } catch (e) {
+        await this.#drop(s);
+        throw e;
+      }
+      s.offset = writer.offset;
+      if (expected !== undefined && n !== expected) {
+        await this.#drop(s);
+        throw registryError("SIZE_INVALID", `upload chunk: received ${n} bytes, expected ${expected}; the upload is cancelled`);
+      }
+      return { id, repo, offset: s.offset };
+    });
+  }
+
+  /**
+   * Appends the final chunk (if any) and commits the blob against `digest`.
+   * A digest mismatch (DIGEST_INVALID) discards the upload: nothing is stored.
+   */
+  async finish(repo: RepositoryName, id: string, digest: Digest, body: Readable | undefined, options: { range?: { start: number; end: number }; length?: number } = {}): Promise<BlobInfo> {
+    return this.#run(repo, id, async (s, writer) => {
+      if (options.range && options.range.start !== s.offset) throw registryError("RANGE_INVALID", `finish upload: the chunk starts at ${options.range.start}, the upload stands at ${s.offset}`);
+      if (body) {
+        const expected = options.range ? options.range.end - options.range.start + 1 : options.length;
+        let n: number;
+        try {
+          n = await pump(writer, body);
+        } catch (e) {
+          await this.#drop(s);
+          throw e;
+        }
+        if (expected !== undefined && n !== expected) {
+          await this.#drop(s);
+          throw registryError("SIZE_INVALID", `finish upload: received ${n} bytes, expected ${expected}; the upload is cancelled`);
+        }
+      }
+      s.done = true;
+      this.#sessions.delete(s.id);
+      try {
+        return await writer.commit({ digest });
+      } catch (e) {
+        await writer.abort().catch(() => {});
+        if (isKind(e, "data-corrupt")) throw registryError("DIGEST_INVALID", `finish upload: ${e.message}`, { cause: e });
+        if (isKind(e, "invalid-argument")) throw registryError("DIGEST_INVALID", `finish upload: ${e.message}`, { cause: e });
+        throw e;
+      }
+    });
+  }
+
+  async cancel(repo: RepositoryName, id: string): Promise<void> {
+    await this.#run(repo, id, async (s) => this.#drop(s));
+  }
+
+  async #drop(s: Session): Promise<void> {
+    s.done = true;
+    this.#sessions.delete(s.id);
+    const writer = s.writer;
+    s.writer = undefined;
+    if (writer) await writer.abort().catch(() => {});
+    else await this.#blobs.abortIngest(s.ref).catch(() => {});
+  }
+
+  /** Discards sessions idle longer than the limit, and stray upload ingests as old. */
+  async expire(now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const s of [...this.#sessions.values()]) {
+      if (now - s.lastActive < this.#limits.idleMs) continue;
+      // Not while a request works on it.
+      const idle = await Promise.race([s.tail.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+      if (!idle || now - s.lastActive < this.#limits.idleMs) continue;
+      this.#logger.info("expire idle upload", { upload: s.id, repository: s.repo });
+      await this.#drop(s);
+      n++;
+    }
+    for (const ingest of await this.#blobs.ingests()) {
+      const parsed = parseRef(ingest.ref);
+      if (!parsed || this.#sessions.has(parsed.id) || now - ingest.updatedAt.getTime() < this.#limits.idleMs) continue;
+      await this.#blobs.abortIngest(ingest.ref).catch(() => {});
+    }
+    return n;
+  }
+
+  /** Digests cannot be known for open sessions; GC asks only whether any push is in flight. */
+  get active(): number {
+    return this.#sessions.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const s of this.#sessions.values()) {
+      const w = s.writer;
+      s.writer = undefined;
+      // Kept for a resume after restart.
+      if (w) await w.close().catch(() => {});
+    }
+  }
+}
+
+/** A one-shot ingest ref for a monolithic upload (POST with digest). */
+export function oneShotRef(repo: RepositoryName): string {
+  return refOf(randomUUID(), repo);
+}
