@@ -1,6 +1,7 @@
 // The storage stack under the data root: content store, overlay snapshotter
 // and the image store over them.
 import { join } from "node:path";
+import { BuildService } from "../build/index.js";
 import { openLocalStore } from "../content/index.js";
 import { ContainerEngine, ExecManager } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
@@ -28,8 +29,10 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
     containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }) });
   }
   const engine = containers;
+  const builds = execRoot !== undefined ? new BuildService({ images, root: join(dataRoot, "build"), execRoot: join(execRoot, "build"), logger: logger.with({ module: "build" }) }) : undefined;
   return {
     images,
+    ...(builds ? { builds } : {}),
     ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events } } : {}),
     async close() {
       // Top down: the image store may still write through the others.
