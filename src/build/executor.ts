@@ -1244,9 +1244,8 @@ async function resolveOwner(rootfs: string, spec: string, file: string, node: In
   const passwd = await readInRoot(rootfs, "/etc/passwd");
   const group = await readInRoot(rootfs, "/etc/group");
   try {
-    const user = resolveUser(g !== undefined ? `${u}:${g}` : u, passwd, group);
-    // A user given alone also gives its primary group, as docker's --chown does... except a bare uid, whose group is the same number.
-    if (g === undefined && /^\d+$/.test(u)) return { uid: user.uid, gid: user.uid };
+    // A user alone means the group of the same name (or number), as docker's --chown reads it.
+    const user = resolveUser(`${u}:${g ?? u}`, passwd, group);
     return { uid: user.uid, gid: user.gid };
   } catch (e) {
     throw instructionError(file, node, `unable to convert uid/gid chown string to host mapping: ${(e as Error).message}`);
