@@ -4,6 +4,7 @@ import { ConnectionError, DaemonError, EngineClient, resolveHost, WharfError } f
 import { CliError, write, type CliContext, type Command, type Io } from "./context.js";
 import { checkArgs, commandHelp, commandPath, flagErrorText, FlagError, flagUsages, helpColumns, parseArgs, useLine, type CommandSpec, type FlagSpec } from "./flags.js";
 import { daemonMessage, historyCommand, imageInspectCommand, imagesCommand, importCommand, inspectCommand, loadCommand, pruneCommand, rmiCommand, saveCommand, tagCommand } from "./commands/images.js";
+import { buildCommand } from "./commands/build.js";
 import { clientVersion, dfCommand, infoCommand, versionCommand } from "./commands/system.js";
 
 const BIN = "wharf";
@@ -30,6 +31,7 @@ const leaf = (name: string, command: Command, extra: { aliases?: readonly string
 
 /** The command tree: docker's names, aliases and grouping. */
 export const COMMANDS: readonly Entry[] = [
+  leaf("build", buildCommand, { common: true }),
   leaf("images", imagesCommand, { common: true }),
   leaf("version", versionCommand, { common: true }),
   leaf("info", infoCommand, { common: true }),
@@ -38,6 +40,7 @@ export const COMMANDS: readonly Entry[] = [
     name: "image",
     short: "Manage images",
     children: [
+      leaf("build", buildCommand),
       leaf("history", historyCommand),
       leaf("import", importCommand),
       leaf("inspect", imageInspectCommand),
