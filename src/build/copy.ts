@@ -8,8 +8,8 @@
 // Also the content digest of what a COPY reads, for the cache: paths, types,
 // modes, link targets and file contents — never mtimes.
 import { createHash } from "node:crypto";
-import { constants, createReadStream } from "node:fs";
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chmodSync, constants, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, type Stats } from "node:fs";
+import { chmod, lchown, lstat, lutimes, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { resolveInRoot } from "../container/index.js";
@@ -79,46 +79,43 @@ export function pathMatch(pattern: string, path: string): boolean {
 
 /**
  * The context paths a COPY source names: a literal path (which must exist
- * and not be ignored), or every context path its wildcards match.
+ * and not be ignored; a symlink is followed inside the context), or every
+ * context path its wildcards match.
  */
-export async function matchContext(ctx: BuildContext, source: string, exclude: IgnoreMatcher): Promise<{ rel: string; isDir: boolean }[]> {
+export function matchContext(ctx: BuildContext, source: string, exclude: IgnoreMatcher): { rel: string; isDir: boolean }[] {
   const rel = contextPath(source);
   const out: { rel: string; isDir: boolean }[] = [];
   if (hasWildcard(rel)) {
-    const all = await walkContext(ctx, "");
-    for (const p of all) {
-      if (p === "" || !pathMatch(rel, p) || !exclude.empty && exclude.ignores(p)) continue;
-      const st = await lstat(`${ctx.dir}/${p}`);
-      out.push({ rel: p, isDir: st.isDirectory() });
+    for (const p of walkContext(ctx, "")) {
+      if (p === "" || !pathMatch(rel, p) || (!exclude.empty && exclude.ignores(p))) continue;
+      out.push({ rel: p, isDir: ctx.entries.get(p)!.type === "dir" });
     }
     return out;
   }
   if (rel !== "" && ctx.ignore.ignores(rel)) {
     throw wharfError("not-found", `file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
   }
-  // The source itself is followed when it is a symlink, inside the context.
-  const real = await resolveInContext(ctx, rel);
-  const st = await lstat(real === "" ? ctx.dir : `${ctx.dir}/${real}`);
-  out.push({ rel: real, isDir: st.isDirectory() });
+  const real = resolveInContext(ctx, rel);
+  out.push({ rel: real, isDir: ctx.entries.get(real)!.type === "dir" });
   return out;
 }
 
-/** Digest of what copying `rel` (a file or a whole directory) reads from the context; per-file digests for explanations. */
-export async function hashContextPaths(ctx: BuildContext, paths: readonly { rel: string; isDir: boolean }[], exclude: IgnoreMatcher, files: Map<string, string>): Promise<string> {
+/**
+ * Digest of what copying the paths (files or whole directories) reads from
+ * the context — paths, types, modes, link targets, contents; never mtimes —
+ * and per-file digests for explanations. From the context's index: no file
+ * is read.
+ */
+export function hashContextPaths(ctx: BuildContext, paths: readonly { rel: string; isDir: boolean }[], exclude: IgnoreMatcher, files: Map<string, string>): string {
   const all = createHash("sha256");
   for (const p of paths) {
-    const entries = p.isDir ? await walkContext(ctx, p.rel) : [p.rel];
-    for (const e of entries) {
-      if (!exclude.empty && e !== p.rel && exclude.ignores(e)) continue;
-      const full = e === "" ? ctx.dir : `${ctx.dir}/${e}`;
-      const st = await lstat(full);
-      const h = createHash("sha256");
-      h.update(`${st.mode.toString(8)}\0`);
-      if (st.isSymbolicLink()) h.update(`link\0${await readlink(full)}`);
-      else if (st.isFile()) await pipeline(createReadStream(full), h, { end: false });
-      const digest = h.digest("hex").slice(0, 32);
-      files.set(e === "" ? "." : e, digest);
-      all.update(`${e}\0${digest}\n`);
+    const entries = p.isDir ? walkContext(ctx, p.rel) : [p.rel];
+    for (const path of entries) {
+      if (!exclude.empty && path !== p.rel && exclude.ignores(path)) continue;
+      const e = ctx.entries.get(path)!;
+      const digest = createHash("sha256").update(`${e.type}\0${e.mode.toString(8)}\0${e.linkname}\0${e.digest}`).digest("hex").slice(0, 32);
+      files.set(path === "" ? "." : path, digest);
+      all.update(`${path}\0${digest}\n`);
     }
   }
   return all.digest("hex");
@@ -186,67 +183,119 @@ export async function performCopy(root: string, plan: CopyPlan): Promise<void> {
   }
 }
 
-/** Copies the contents of directory `item` into `target` (already a directory at `hostDir`). */
-async function copyTree(root: string, item: CopyItem, target: string, hostDir: string, owner: Owner, mode: number | undefined): Promise<void> {
-  const st = await lstat(item.host);
-  // The directory itself takes the source's mode (and mtime, set last).
-  await chmod(hostDir, mode ?? st.mode & 0o7777);
-  await lchown(hostDir, owner.uid, owner.gid);
-  const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(rel === "" ? item.host : `${item.host}/${rel}`)).sort();
-    for (const n of names) {
-      const childRel = rel === "" ? n : `${rel}/${n}`;
-      if (item.filter && !item.filter(childRel)) continue;
-      const src = `${item.host}/${childRel}`;
-      const s = await lstat(src);
-      const dest = posix.join(target, childRel);
-      if (s.isDirectory()) {
-        const host = await resolveInRoot(root, dest);
-        let exists = false;
-        try {
-          const d = await lstat(host);
-          if (!d.isDirectory()) await rm(host, { force: true });
-          else exists = true;
-        } catch (e) {
-          if (errnoCode(e) !== "ENOENT") throw e;
-        }
-        if (!exists) await mkdir(host);
-        await chmod(host, mode ?? s.mode & 0o7777);
-        await lchown(host, owner.uid, owner.gid);
-        await walk(childRel);
-        await lutimes(host, s.atime, s.mtime);
-      } else {
-        await copyEntry(root, src, dest, owner, mode);
-      }
+const MAX_LINKS = 40;
+
+/** resolveInRoot, synchronously: the host path of `path` inside `root`, symlinks followed inside it. */
+function resolveInRootSync(root: string, path: string, noFollow = false): string {
+  const pending = posix.normalize(`/${path}`).split("/").filter(Boolean);
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === "." || part === "") continue;
+    if (part === "..") {
+      done.pop();
+      continue;
     }
-  };
-  await walk("");
-  await lutimes(hostDir, st.atime, st.mtime);
+    if (noFollow && pending.length === 0) {
+      done.push(part);
+      break;
+    }
+    const candidate = posix.join(root, ...done, part);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(candidate);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT" && errnoCode(e) !== "ENOTDIR") throw e;
+    }
+    if (!st?.isSymbolicLink()) {
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) throw wharfError("invalid-argument", `resolve ${path}: too many levels of symbolic links`);
+    const target = readlinkSync(candidate);
+    if (target.startsWith("/")) done.length = 0;
+    pending.unshift(...target.split("/").filter(Boolean));
+  }
+  return posix.join(root, ...done);
 }
 
-/** Copies one non-directory entry (file, symlink, device) to `dest`, replacing what is there. */
-async function copyEntry(root: string, src: string, dest: string, owner: Owner, mode: number | undefined): Promise<void> {
-  const s = await lstat(src);
-  const host = await resolveInRoot(root, dest, { noFollow: true });
+function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    const d = await lstat(host);
-    if (d.isDirectory()) {
-      if (!s.isDirectory()) throw wharfError("invalid-argument", `cannot overwrite directory ${dest} with a non-directory`);
-    } else await rm(host, { force: true });
+    return lstatSync(path);
   } catch (e) {
-    if (errnoCode(e) !== "ENOENT") throw e;
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
+    throw e;
   }
+}
+
+/**
+ * Copies the contents of directory `item` into `target` (already a
+ * directory at `hostDir`). Each directory descended into is a real
+ * directory of the root (a symlink in the way is resolved inside the root),
+ * so a child's host path is its parent's plus its name.
+ */
+async function copyTree(root: string, item: CopyItem, target: string, hostDir: string, owner: Owner, mode: number | undefined): Promise<void> {
+  const st = lstatSync(item.host);
+  chmodSync(hostDir, mode ?? st.mode & 0o7777);
+  lchownSync(hostDir, owner.uid, owner.gid);
+  const walk = (srcDir: string, destDir: string, containerDir: string, rel: string): void => {
+    for (const n of readdirSync(srcDir).sort()) {
+      const childRel = rel === "" ? n : `${rel}/${n}`;
+      if (item.filter && !item.filter(childRel)) continue;
+      const src = `${srcDir}/${n}`;
+      const s = lstatSync(src);
+      const containerPath = `${containerDir === "/" ? "" : containerDir}/${n}`;
+      let dest = `${destDir}/${n}`;
+      let d = lstatOrUndefined(dest);
+      if (s.isDirectory()) {
+        if (d?.isSymbolicLink()) {
+          dest = resolveInRootSync(root, containerPath);
+          d = lstatOrUndefined(dest);
+        }
+        if (d && !d.isDirectory()) {
+          rmSync(dest, { force: true });
+          d = undefined;
+        }
+        if (!d) mkdirSync(dest);
+        chmodSync(dest, mode ?? s.mode & 0o7777);
+        lchownSync(dest, owner.uid, owner.gid);
+        walk(src, dest, containerPath, childRel);
+        lutimesSync(dest, s.atime, s.mtime);
+        continue;
+      }
+      if (d?.isDirectory()) throw wharfError("invalid-argument", `cannot overwrite directory ${containerPath} with a non-directory`);
+      if (d) rmSync(dest, { force: true });
+      placeEntry(src, s, dest, owner, mode);
+    }
+  };
+  walk(item.host, hostDir, target, "");
+  lutimesSync(hostDir, st.atime, st.mtime);
+}
+
+/** Creates `dest` (absent) as a copy of the non-directory `src`. */
+function placeEntry(src: string, s: Stats, dest: string, owner: Owner, mode: number | undefined): void {
   if (s.isSymbolicLink()) {
-    await symlink(await readlink(src), host);
-    await lchown(host, owner.uid, owner.gid);
-    await lutimes(host, s.atime, s.mtime);
+    symlinkSync(readlinkSync(src), dest);
+    lchownSync(dest, owner.uid, owner.gid);
+    lutimesSync(dest, s.atime, s.mtime);
     return;
   }
   if (!s.isFile()) throw wharfError("invalid-argument", `cannot copy ${src}: not a regular file, directory or symlink`);
-  await copyFile(src, host, constants.COPYFILE_FICLONE);
-  await lchown(host, owner.uid, owner.gid);
-  await chmod(host, mode ?? s.mode & 0o7777);
-  await lutimes(host, s.atime, s.mtime);
+  copyFileSync(src, dest, constants.COPYFILE_FICLONE);
+  lchownSync(dest, owner.uid, owner.gid);
+  chmodSync(dest, mode ?? s.mode & 0o7777);
+  lutimesSync(dest, s.atime, s.mtime);
+}
+
+/** Copies one non-directory entry (file, symlink) to `dest`, replacing what is there. */
+async function copyEntry(root: string, src: string, dest: string, owner: Owner, mode: number | undefined): Promise<void> {
+  const s = lstatSync(src);
+  const host = resolveInRootSync(root, dest, true);
+  const d = lstatOrUndefined(host);
+  if (d?.isDirectory()) throw wharfError("invalid-argument", `cannot overwrite directory ${dest} with a non-directory`);
+  if (d) rmSync(host, { force: true });
+  placeEntry(src, s, host, owner, mode);
 }
 
 /** Whether a local file is an archive ADD unpacks: a tar, plain or compressed. */

@@ -19,7 +19,7 @@ import { chainIds, digestOf, hostPlatform, MediaType, parsePlatformSpec, parseRe
 import { resolveUser } from "../runtime/index.js";
 import { mountAll, unmount, writableDir } from "../snapshot/index.js";
 import { BuildCache, cacheKey, explainMiss, type CachedLayer, type CacheRecord } from "./cache.js";
-import { openContext, resolveInContext, type BuildContext } from "./context.js";
+import { resolveInContext, type BuildContext } from "./context.js";
 import { hashContextPaths, isArchive, matchContext, performCopy, type CopyItem, type CopyPlan, type Owner } from "./copy.js";
 import { IgnoreMatcher } from "./dockerignore.js";
 import { expand, instructionError, readDockerfile, readInstruction, type ArgDecl, type Dockerfile, type Instruction, type Stage } from "./instructions.js";
@@ -39,8 +39,8 @@ export interface BuilderOptions {
 }
 
 export interface BuildRequest {
-  /** The context directory (already unpacked). */
-  readonly contextDir: string;
+  /** The context, indexed (its files are unpacked when a step needs them). */
+  readonly context: BuildContext;
   /** Path of the Dockerfile inside the context. */
   readonly dockerfile: string;
   /** The Dockerfile's text when it does not come from the context. */
@@ -84,6 +84,7 @@ const PROXY_ARGS = new Set(["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_pr
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
 const ACTIVE_PREFIX = "extract-build-";
+const WRITE_BATCH = 1 << 20;
 /** Paths the runtime creates in a root as mount points; removed again from a step's diff when the step did not make them. */
 const RUNTIME_STUBS = ["/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts", "/etc"];
 
@@ -205,16 +206,8 @@ export class Builder {
   /** Builds the request; the image is tagged only when every step succeeded. */
   async build(req: BuildRequest, log: BuildLog): Promise<BuildResult> {
     const file = posix.basename(req.dockerfile) || "Dockerfile";
-    let text = req.dockerfileText;
-    if (text === undefined) {
-      try {
-        const host = await resolveInRoot(req.contextDir, req.dockerfile);
-        text = await readFile(host, "utf8");
-      } catch (e) {
-        if (errnoCode(e) === "ENOENT" || errnoCode(e) === "EISDIR") throw wharfError("invalid-argument", `Cannot locate specified Dockerfile: ${req.dockerfile}`);
-        throw e;
-      }
-    }
+    const text = req.dockerfileText ?? req.context.captured(req.dockerfile)?.toString("utf8");
+    if (text === undefined) throw wharfError("invalid-argument", `Cannot locate specified Dockerfile: ${req.dockerfile}`);
     const df = readDockerfile(parseDockerfile(text), file);
     const names: Reference[] = req.tags.map((t) => {
       try {
@@ -226,7 +219,7 @@ export class Builder {
       }
     });
     if (req.platform) parsePlatformSpec(req.platform);
-    const ctx = await openContext(req.contextDir, req.dockerfile);
+    const ctx = req.context;
     const cache = await this.#openCache();
     const run = new BuildRun(this, df, file, req, ctx, cache, log);
     try {
@@ -776,10 +769,20 @@ class BuildRun {
       const writer = await images.content.writer(`build-${key}`);
       let size = 0;
       try {
+        // Tar headers come 512 bytes at a time: written in batches, they cost one disk write per megabyte.
+        let parts: Buffer[] = [];
+        let batched = 0;
         for await (const chunk of diffDirectory(upper, { signal: this.#signal }) as AsyncIterable<Buffer>) {
           size += chunk.length;
-          await writer.write(chunk);
+          parts.push(chunk);
+          batched += chunk.length;
+          if (batched >= WRITE_BATCH) {
+            await writer.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, batched));
+            parts = [];
+            batched = 0;
+          }
         }
+        if (batched > 0) await writer.write(Buffer.concat(parts, batched));
       } catch (e) {
         await writer.abort().catch(() => {});
         throw e;
@@ -940,8 +943,14 @@ class BuildRun {
                 if (m.from !== undefined) {
                   throw instructionError(this.#file, ins.node, "--mount=type=bind,from=… is not supported yet");
                 }
-                const rel = await resolveInContext(this.#ctx, m.source.replace(/^\/+/, ""));
-                const src = rel === "" ? this.#ctx.dir : join(this.#ctx.dir, rel);
+                let rel: string;
+                try {
+                  rel = resolveInContext(this.#ctx, m.source.replace(/^\/+/, ""));
+                } catch (e) {
+                  throw instructionError(this.#file, ins.node, `--mount=type=bind,source=${m.source}: ${(e as Error).message}`, "not-found");
+                }
+                const files = await this.#ctx.files(this.#signal);
+                const src = rel === "" ? files : join(files, rel);
                 mounts.push({ destination: target, type: "bind", source: src, options: ["rbind", m.rw ? "rw" : "ro"] });
                 break;
               }
@@ -1031,14 +1040,14 @@ class BuildRun {
         }
         let matched: { rel: string; isDir: boolean }[];
         try {
-          matched = await matchContext(this.#ctx, src, exclude);
+          matched = matchContext(this.#ctx, src, exclude);
         } catch (e) {
           if (e instanceof WharfError) throw instructionError(this.#file, ins.node, e.message, e.kind);
           throw e;
         }
         if (matched.length === 0) throw instructionError(this.#file, ins.node, `no source files were specified (nothing matches ${JSON.stringify(src)})`, "not-found");
         for (const mm of matched) contextSources.push({ ...mm, source: src });
-        await hashContextPaths(this.#ctx, matched, exclude, files);
+        hashContextPaths(this.#ctx, matched, exclude, files);
       }
       if (contextSources.length + urls.length + literals.length > 1 && !destIsDir) {
         throw instructionError(this.#file, ins.node, `When using ${ins.kind.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
@@ -1081,8 +1090,9 @@ class BuildRun {
         });
       } else {
         const items: CopyItem[] = [];
+        const dir = await this.#ctx.files(this.#signal);
         for (const s of contextSources) {
-          const host = s.rel === "" ? this.#ctx.dir : `${this.#ctx.dir}/${s.rel}`;
+          const host = s.rel === "" ? dir : `${dir}/${s.rel}`;
           const filter = (rel: string) => {
             const full = s.rel === "" ? rel : `${s.rel}/${rel}`;
             return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(full));
