@@ -175,6 +175,21 @@ export interface LoadResponse {
   body: IncomingMessage;
 }
 
+/** What `wharf build` asks of POST /build. */
+export interface BuildQuery {
+  readonly tags: readonly string[];
+  readonly dockerfile: string;
+  readonly quiet: boolean;
+  readonly noCache: boolean;
+  readonly pull: boolean;
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly target?: string;
+  readonly platform?: string;
+  readonly cacheFrom: readonly string[];
+  readonly noCacheFilter: readonly string[];
+}
+
 export class EngineClient {
   readonly host: string;
   readonly #socketPath: string;
@@ -393,5 +408,30 @@ export class EngineClient {
       changes: options.changes && options.changes.length > 0 ? [...options.changes] : undefined,
     };
     return this.#send("POST", "/images/create", "stream" in source ? { query, body: source.stream, headers: { "Content-Type": "application/x-tar" } } : { query });
+  }
+
+  /**
+   * `POST /build`: the context tar as the body, the options as docker's
+   * legacy builder sends them; secrets go in a header, never in the URL.
+   * The answer is a JSON line stream.
+   */
+  build(context: Readable, options: BuildQuery, secrets?: Record<string, string>): Promise<IncomingMessage> {
+    const headers: OutgoingHttpHeaders = { "Content-Type": "application/x-tar" };
+    if (secrets && Object.keys(secrets).length > 0) headers["X-Wharf-Build-Secrets"] = Buffer.from(JSON.stringify(secrets)).toString("base64");
+    const query: Query = {
+      t: options.tags.length > 0 ? [...options.tags] : undefined,
+      dockerfile: options.dockerfile,
+      q: options.quiet ? "1" : undefined,
+      nocache: options.noCache ? "1" : undefined,
+      pull: options.pull ? "1" : undefined,
+      rm: "1",
+      buildargs: Object.keys(options.buildArgs).length > 0 ? JSON.stringify(options.buildArgs) : undefined,
+      labels: Object.keys(options.labels).length > 0 ? JSON.stringify(options.labels) : undefined,
+      target: options.target || undefined,
+      platform: options.platform || undefined,
+      cachefrom: options.cacheFrom.length > 0 ? JSON.stringify(options.cacheFrom) : undefined,
+      nocachefilter: options.noCacheFilter.length > 0 ? JSON.stringify(options.noCacheFilter) : undefined,
+    };
+    return this.#send("POST", "/build", { query, body: context, headers });
   }
 }

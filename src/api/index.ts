@@ -1,6 +1,8 @@
 // api: the Docker Engine API that wharfd serves — router, server, the one
 // error → status map, wire types — and the client the CLI uses (client.ts).
 import type { Logger } from "../internal/index.js";
+import type { BuildService } from "../build/index.js";
+import { buildRoutes } from "./routes/build.js";
 import { containerRoutes, type ContainerDeps } from "./routes/containers.js";
 import { eventRoutes } from "./routes/events.js";
 import { imageRoutes } from "./routes/images.js";
@@ -20,7 +22,7 @@ export type { ContainerDeps } from "./routes/containers.js";
 export * from "./wire.js";
 
 /** Every route wharfd serves today. */
-export function engineRouter(deps: SystemDeps & { readonly containers?: ContainerDeps }): Router {
+export function engineRouter(deps: SystemDeps & { readonly containers?: ContainerDeps; readonly builds?: BuildService }): Router {
   const router = new Router();
   systemRoutes(router, deps);
   imageRoutes(router, deps.images);
@@ -31,10 +33,11 @@ export function engineRouter(deps: SystemDeps & { readonly containers?: Containe
     if (deps.containers.volumes) volumeRoutes(router, deps.containers.volumes);
     if (deps.containers.archive) archiveRoutes(router, deps.containers.archive);
   }
+  if (deps.builds) buildRoutes(router, deps.builds);
   return router;
 }
 
 /** The Engine API server for the given engine parts. */
-export function engineServer(deps: SystemDeps & { readonly logger: Logger; readonly containers?: ContainerDeps }): ApiServer {
+export function engineServer(deps: SystemDeps & { readonly logger: Logger; readonly containers?: ContainerDeps; readonly builds?: BuildService }): ApiServer {
   return new ApiServer({ router: engineRouter(deps), logger: deps.logger, serverVersion: deps.engine.version });
 }

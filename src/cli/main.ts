@@ -12,6 +12,7 @@ const runs = () => import("./commands/run.js");
 const containers = () => import("./commands/containers.js");
 const volumes = () => import("./commands/volumes.js");
 const networks = () => import("./commands/networks.js");
+const builds = () => import("./commands/build.js");
 
 const BIN = "wharf";
 
@@ -94,6 +95,7 @@ const TOP_CONTAINER_LEAVES = CONTAINER_LEAVES.filter((l) => !["inspect", "ls", "
 export const COMMANDS: readonly Entry[] = [
   ...["run", "exec"].map((n) => TOP_CONTAINER_LEAVES.find((l) => l.name === n)!),
   leaf("ps", lazy(containers, "psCommand"), { common: true }),
+  leaf("build", lazy(builds, "buildCommand"), { common: true }),
   leaf("images", imagesCommand, { common: true }),
   leaf("version", versionCommand, { common: true }),
   leaf("info", infoCommand, { common: true }),
@@ -102,6 +104,7 @@ export const COMMANDS: readonly Entry[] = [
     name: "image",
     short: "Manage images",
     children: [
+      leaf("build", lazy(builds, "buildCommand")),
       leaf("history", historyCommand),
       leaf("import", importCommand),
       leaf("inspect", imageInspectCommand),

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { engineServer, type ApiServer, type ContainerDeps, type EngineFacts } from "../api/index.js";
+import type { BuildService } from "../build/index.js";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
 import type { DaemonConfig } from "./config.js";
@@ -44,6 +45,8 @@ export interface OpenedImages {
   readonly images: ImageService;
   /** The container engine, when the parts include one. */
   readonly containers?: ContainerDeps;
+  /** The builder (POST /build), when the parts include one. */
+  readonly builds?: BuildService;
   close(): Promise<void>;
 }
 
@@ -81,7 +84,7 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       dataRoot: config.dataRoot,
       debug: config.debug,
     };
-    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }), ...(opened.containers ? { containers: opened.containers } : {}) });
+    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }), ...(opened.containers ? { containers: opened.containers } : {}), ...(opened.builds ? { builds: opened.builds } : {}) });
     for (const socket of config.sockets) {
       await server.listen(socket);
       cleanups.push(() => rm(socket, { force: true }));

@@ -1,6 +1,7 @@
 // The storage stack under the data root: content store, overlay snapshotter
 // and the image store over them.
 import { join } from "node:path";
+import { BuildService } from "../build/index.js";
 import { openLocalStore } from "../content/index.js";
 import { ContainerCommits, ContainerEngine, ContainerFiles, ExecManager, HealthMonitor, PendingUnpacks } from "../container/index.js";
 import { openImageStore } from "../image/index.js";
@@ -66,8 +67,10 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   const execs = engine ? new ExecManager(engine) : undefined;
   const health = engine && execs ? new HealthMonitor(engine, execs, events, logger.with({ module: "health" })) : undefined;
   health?.start();
+  const builds = execRoot !== undefined ? new BuildService({ images, root: join(dataRoot, "build"), execRoot: join(execRoot, "build"), logger: logger.with({ module: "build" }) }) : undefined;
   return {
     images,
+    ...(builds ? { builds } : {}),
     ...(engine && execs
       ? {
           containers: {

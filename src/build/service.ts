@@ -1,0 +1,34 @@
+// service: a build from a context tar, as POST /build receives it — the tar
+// unpacked into a private directory for the build's length, then removed.
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { Builder, type BuildLog, type BuildRequest, type BuildResult, type BuilderOptions } from "./executor.js";
+import { applyIgnoreFile, receiveContext } from "./context.js";
+
+export type BuildOptions = Omit<BuildRequest, "context">;
+
+export class BuildService {
+  readonly builder: Builder;
+  readonly #root: string;
+
+  constructor(options: BuilderOptions) {
+    this.builder = new Builder(options);
+    this.#root = options.root;
+  }
+
+  /** Receives `context` (a tar, plain or compressed) and builds it. */
+  async build(context: Readable, options: BuildOptions, log: BuildLog): Promise<BuildResult> {
+    const dir = join(this.#root, "contexts", randomBytes(8).toString("hex"));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      const wanted = [options.dockerfile, `${options.dockerfile}.dockerignore`, ".dockerignore"];
+      const ctx = await receiveContext(context, join(dir, "context.tar"), join(dir, "files"), wanted, options.signal);
+      applyIgnoreFile(ctx, options.dockerfile, (p) => ctx.captured(p));
+      return await this.builder.build({ ...options, context: ctx }, log);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
