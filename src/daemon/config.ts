@@ -2,6 +2,7 @@
 // dockerd's, so a docker administrator's habits (and unit files) carry over.
 import { isAbsolute, join, resolve } from "node:path";
 import { wharfError, type LogLevel } from "../internal/index.js";
+import { DEFAULT_CERTS_DIR, parseInsecureEntry, parseMirror, type RegistryConfig } from "../distribution/index.js";
 
 export const DEFAULT_DATA_ROOT = "/var/lib/wharf";
 export const DEFAULT_EXEC_ROOT = "/run/wharf";
@@ -15,6 +16,8 @@ export interface DaemonConfig {
   readonly pidfile: string;
   readonly logLevel: LogLevel;
   readonly debug: boolean;
+  /** Mirrors, insecure registries and per-registry certificates for pull and push. */
+  readonly registries?: RegistryConfig;
 }
 
 export type Invocation = { readonly kind: "run"; readonly config: DaemonConfig } | { readonly kind: "help" } | { readonly kind: "version" };
@@ -25,12 +28,15 @@ A container engine serving the Docker Engine API
 
 Options:
       --data-root string   Root directory of persistent wharf state (default "${DEFAULT_DATA_ROOT}")
+      --certs-dir string   Directory of per-registry TLS certificates (<dir>/<host>/ca.crt) (default "${DEFAULT_CERTS_DIR}")
   -D, --debug              Enable debug mode
       --exec-root string   Root directory for execution state files (default "${DEFAULT_EXEC_ROOT}")
   -h, --help               Print usage
   -H, --host list          Daemon socket(s) to connect to (default ${DEFAULT_HOST})
+      --insecure-registry list  Registries reachable over HTTP or without a verified certificate (host[:port] or CIDR; loopback always)
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
+      --registry-mirror list  Preferred Docker Hub mirror(s)
   -v, --version            Print version information and quit
 `;
 
@@ -74,14 +80,16 @@ function parseBoolFlag(name: string, text: string): boolean {
   throw wharfError("invalid-argument", `invalid argument ${JSON.stringify(text)} for ${name}: expected true or false`);
 }
 
-type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level";
+type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "registry-mirror" | "insecure-registry" | "certs-dir";
+const LIST_FLAGS = new Set<ValueFlag>(["registry-mirror", "insecure-registry"]);
 type BoolFlag = "debug" | "help" | "version";
-const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level" };
+const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level", "registry-mirror": "registry-mirror", "insecure-registry": "insecure-registry", "certs-dir": "certs-dir" };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version" };
 
 /** Parses wharfd's arguments; anything unknown or malformed throws invalid-argument with a one-line message. */
 export function parseDaemonArgs(argv: readonly string[]): Invocation {
   const values: Partial<Record<Exclude<ValueFlag, "host">, string>> = {};
+  const lists = { "registry-mirror": [] as string[], "insecure-registry": [] as string[] };
   const hosts: string[] = [];
   const flags: Partial<Record<BoolFlag, boolean>> = {};
   for (let i = 0; i < argv.length; i++) {
@@ -115,6 +123,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       if (value === undefined) throw wharfError("invalid-argument", `flag needs an argument: ${display}`);
     }
     if (flag === "host") hosts.push(value);
+    else if (LIST_FLAGS.has(flag)) lists[flag as keyof typeof lists].push(value);
     else values[flag] = value;
   }
   if (flags.help) return { kind: "help" };
@@ -134,6 +143,11 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       // -D wins over --log-level, as in dockerd.
       logLevel: debug ? "debug" : logLevel,
       debug,
+      registries: {
+        mirrors: lists["registry-mirror"].map(parseMirror),
+        insecure: lists["insecure-registry"].map(parseInsecureEntry),
+        certsDir: resolve(values["certs-dir"] ?? DEFAULT_CERTS_DIR),
+      },
     },
   };
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { engineServer, type ApiServer, type ContainerDeps, type EngineFacts } from "../api/index.js";
+import { engineServer, type ApiServer, type ContainerDeps, type DistributionDeps, type EngineFacts } from "../api/index.js";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
 import type { DaemonConfig } from "./config.js";
@@ -44,13 +44,15 @@ export interface OpenedImages {
   readonly images: ImageService;
   /** The container engine, when the parts include one. */
   readonly containers?: ContainerDeps;
+  /** Pull, push and login, when the parts include a registry client. */
+  readonly distribution?: DistributionDeps;
   close(): Promise<void>;
 }
 
 export interface DaemonParts {
   readonly build: BuildInfo;
   readonly logger: Logger;
-  openImages(dataRoot: string, logger: Logger, execRoot: string): Promise<OpenedImages>;
+  openImages(dataRoot: string, logger: Logger, execRoot: string, config?: DaemonConfig): Promise<OpenedImages>;
 }
 
 export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Promise<RunningDaemon> {
@@ -69,7 +71,7 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       await mkdir(dirname(socket), { recursive: true, mode: 0o711 });
       await clearStaleSocket(socket);
     }
-    const opened = await parts.openImages(config.dataRoot, logger, config.execRoot);
+    const opened = await parts.openImages(config.dataRoot, logger, config.execRoot, config);
     cleanups.push(() => opened.close());
     const images = opened.images;
     const engine: EngineFacts = {
@@ -81,7 +83,7 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       dataRoot: config.dataRoot,
       debug: config.debug,
     };
-    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }), ...(opened.containers ? { containers: opened.containers } : {}) });
+    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }), ...(opened.containers ? { containers: opened.containers } : {}), ...(opened.distribution ? { distribution: opened.distribution } : {}) });
     for (const socket of config.sockets) {
       await server.listen(socket);
       cleanups.push(() => rm(socket, { force: true }));

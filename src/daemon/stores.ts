@@ -7,6 +7,9 @@ import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
 import type { OpenedImages } from "./daemon.js";
+import { Distribution } from "../distribution/index.js";
+import type { DaemonConfig } from "./config.js";
+import { unpackWhileDownloading } from "./pull-unpack.js";
 
 interface Closable {
   close(): Promise<void> | void;
@@ -15,7 +18,7 @@ const canClose = (v: object): v is Closable => typeof (v as Partial<Closable>).c
 
 const STALE_INGEST_MS = 24 * 60 * 60 * 1000;
 
-export async function openStores(dataRoot: string, logger: Logger, execRoot?: string): Promise<OpenedImages> {
+export async function openStores(dataRoot: string, logger: Logger, execRoot?: string, config?: DaemonConfig): Promise<OpenedImages> {
   const content = await openLocalStore(join(dataRoot, "content"), { logger: logger.with({ module: "content" }) });
   // Resumable ingests (pulls) keep a day to be resumed; older ones and broken ones go.
   await content.cleanupIngests(STALE_INGEST_MS, { halfCreatedOlderThanMs: 0 });
@@ -28,8 +31,16 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
     containers = await ContainerEngine.open({ dataRoot, execRoot, images, snapshotter, events, logger: logger.with({ module: "container" }) });
   }
   const engine = containers;
+  const distribution = await Distribution.open({
+    target: images,
+    ...(config?.registries ? { registries: config.registries } : {}),
+    memoryPath: join(dataRoot, "metadata", "distribution.json"),
+    startUnpack: unpackWhileDownloading(snapshotter),
+    logger: logger.with({ module: "distribution" }),
+  });
   return {
     images,
+    distribution,
     ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events } } : {}),
     async close() {
       // Top down: the image store may still write through the others.
