@@ -13,7 +13,7 @@
 // becomes a URL.
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import { digestOf, isIndexType, isManifestType, MAX_DOCUMENT_BYTES, MediaType, parseDigest, type Descriptor, type Digest } from "../oci/index.js";
+import { digestOf, isIndexType, isValidTag, isManifestType, MAX_DOCUMENT_BYTES, MediaType, parseDigest, type Descriptor, type Digest } from "../oci/index.js";
 import { isKind, nullLogger, wharfError, type Logger } from "../internal/index.js";
 import { Authorizer, MAX_TOKEN_BYTES, repositoryScope, type Credentials, type TokenFetcher } from "./auth.js";
 import { backoffMs, DEFAULT_RETRY, drain, exchange, isNetworkError, isRetriableStatus, isTlsError, readBody, sleep, type HttpExchange, type RetryPolicy } from "./http.js";
@@ -80,6 +80,13 @@ export async function answerError(res: IncomingMessage, action: string): Promise
   const detail = await registryErrorText(res);
   const status = res.statusCode ?? 0;
   return wharfError(statusKind(status), `${action}: ${detail || `status ${status}`}`);
+}
+
+/** A tag or digest, checked before it becomes part of a URL. */
+function checkedReference(reference: string): string {
+  if (reference.includes(":")) return parseDigest(reference);
+  if (!isValidTag(reference)) throw wharfError("invalid-argument", `invalid tag ${JSON.stringify(reference)}`);
+  return reference;
 }
 
 export class RegistryClient {
@@ -264,7 +271,8 @@ export class Repository {
   /** Fetches a manifest or index by tag or digest, at most 4 MiB; a digest reference is checked against the bytes. */
   async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const expected = reference.includes(":") ? parseDigest(reference) : undefined;
-    const res = await this.send("GET", `/v2/${this.path}/manifests/${encodeURIComponent(reference)}`, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], retry: true, follow: true, signal });
+    checkedReference(reference);
+    const res = await this.send("GET", `/v2/${this.path}/manifests/${checkedReference(reference)}`, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], retry: true, follow: true, signal });
     const status = res.statusCode ?? 0;
     if (status !== 200) {
       const detail = await registryErrorText(res);
@@ -286,7 +294,7 @@ export class Repository {
 
   /** `HEAD` of a manifest: its descriptor, or undefined when the registry does not have it. */
   async headManifest(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
-    const res = await this.send("HEAD", `/v2/${this.path}/manifests/${encodeURIComponent(reference)}`, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], retry: true, follow: true, signal });
+    const res = await this.send("HEAD", `/v2/${this.path}/manifests/${checkedReference(reference)}`, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], retry: true, follow: true, signal });
     drain(res);
     if (res.statusCode === 404) return undefined;
     if (res.statusCode !== 200) throw this.#refusal(res.statusCode ?? 0, `check manifest ${this.path}:${reference}`, "");
@@ -472,7 +480,7 @@ export class Repository {
   /** Puts a manifest under a tag or its digest; returns the digest the registry reports (checked against ours). */
   async putManifest(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<Digest> {
     const digest = digestOf(bytes);
-    const res = await this.send("PUT", `/v2/${this.path}/manifests/${encodeURIComponent(reference)}`, {
+    const res = await this.send("PUT", `/v2/${this.path}/manifests/${checkedReference(reference)}`, {
       headers: { "Content-Type": mediaType, "Content-Length": String(bytes.length) },
       body: bytes,
       scopes: [this.pushScope],
