@@ -176,6 +176,7 @@ export class Repository {
   /** Sends one request with the auth, redirect, retry and endpoint policies; resolves with a response whose status the caller judges. */
   async send(method: HttpExchange["method"], path: string, options: SendOptions): Promise<IncomingMessage> {
     for (;;) {
+      const tried = this.#index;
       try {
         const res = await this.#sendOn(method, this.#url(path), options);
         if (!this.#settled) {
@@ -185,6 +186,7 @@ export class Repository {
         return res;
       } catch (e) {
         // Before any endpoint answered, a TLS or connection failure moves to the next one (mirrors, then HTTP for insecure registries).
+        if (!this.#settled && (isTlsError(e) || isNetworkError(e)) && this.#index > tried) continue; // a parallel request moved on already
         if (!this.#settled && (isTlsError(e) || isNetworkError(e)) && this.#index + 1 < this.#endpoints.length) {
           this.client.logger.debug("registry endpoint failed, trying the next", { endpoint: `${this.endpoint.scheme}://${this.endpoint.host}`, error: e });
           this.#index++;
@@ -272,13 +274,21 @@ export class Repository {
   async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const expected = reference.includes(":") ? parseDigest(reference) : undefined;
     checkedReference(reference);
-    const res = await this.send("GET", `/v2/${this.path}/manifests/${checkedReference(reference)}`, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], retry: true, follow: true, signal });
+    const name = `${this.domain}/${this.path}`;
+    const denied = (detail: string) => wharfError("unauthorized", `pull access denied for ${name}, repository does not exist or may require 'docker login': ${detail || "denied: requested access to the resource is denied"}`);
+    let res: IncomingMessage;
+    try {
+      res = await this.send("GET", `/v2/${this.path}/manifests/${checkedReference(reference)}`, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [this.pullScope], retry: true, follow: true, signal });
+    } catch (e) {
+      // The token server refusing us is, to the user, the registry refusing the pull.
+      if (isKind(e, "unauthorized")) throw denied((e as Error).message);
+      throw e;
+    }
     const status = res.statusCode ?? 0;
     if (status !== 200) {
       const detail = await registryErrorText(res);
-      const name = `${this.domain}/${this.path}`;
       if (status === 404) throw wharfError("not-found", `manifest for ${name}:${reference} not found: ${detail || "manifest unknown"}`.replace(`${name}:sha256`, `${name}@sha256`));
-      if (status === 401 || status === 403) throw wharfError("unauthorized", `pull access denied for ${name}, repository does not exist or may require 'docker login': ${detail || "denied: requested access to the resource is denied"}`);
+      if (status === 401 || status === 403) throw denied(detail);
       throw this.#refusal(status, `fetch manifest ${name}:${reference}`, detail);
     }
     const bytes = await readBody(res, MAX_DOCUMENT_BYTES, `manifest ${this.path}:${reference}`);

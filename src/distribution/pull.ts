@@ -258,29 +258,19 @@ export class Puller {
       progress({ id, status: "Download complete" });
       return;
     }
-    if (await this.#o.target.content.has(descriptor.digest)) {
-      progress({ id, status: "Download complete" });
-      return;
-    }
-    let resolveDone!: () => void;
-    let rejectDone!: (e: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolveDone = res;
-      rejectDone = rej;
-    });
-    done.catch(() => {});
-    this.#downloads.set(descriptor.digest, done);
-    try {
+    // Registered before the first await, so a concurrent pull of the same blob joins this one.
+    const done = (async () => {
+      if (await this.#o.target.content.has(descriptor.digest)) return;
       progress({ id, status: "Waiting" });
       using _slot = await slots.acquire(signal);
       await this.#download(repo, descriptor, lease, progress, signal, earlies, earlyResults);
-      resolveDone();
+    })();
+    this.#downloads.set(descriptor.digest, done);
+    try {
+      await done;
       progress({ id, status: "Download complete" });
-    } catch (e) {
-      rejectDone(e);
-      throw e;
     } finally {
-      this.#downloads.delete(descriptor.digest);
+      if (this.#downloads.get(descriptor.digest) === done) this.#downloads.delete(descriptor.digest);
     }
   }
 
@@ -374,6 +364,10 @@ export class Puller {
               }
             }
             await flush();
+          } catch (e) {
+            // Keep what arrived before the failure, so the next attempt resumes after it.
+            if (!isKind(e, "data-corrupt")) await flush().catch(() => {});
+            throw e;
           } finally {
             await pending;
           }
