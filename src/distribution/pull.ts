@@ -399,7 +399,8 @@ export class Puller {
       unpack?.input.destroy();
       if (!committed) {
         // A corrupt or refused blob is discarded; an interrupted one stays for the next pull to resume.
-        if (isKind(e, "data-corrupt") || isKind(e, "invalid-argument")) await writer.abort().catch(() => {});
+        // A full disk gets its space back at once.
+        if (isKind(e, "data-corrupt") || isKind(e, "invalid-argument") || isKind(e, "no-space")) await writer.abort().catch(() => {});
         else await writer.close().catch(() => {});
       }
       if (isKind(e, "data-corrupt") && /digest|size/.test((e as Error).message) && !/download layer/.test((e as Error).message)) {
