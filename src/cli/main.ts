@@ -5,6 +5,7 @@ import { CliError, write, type CliContext, type Command, type Io } from "./conte
 import { checkArgs, commandHelp, commandPath, flagErrorText, FlagError, flagUsages, helpColumns, parseArgs, useLine, type CommandSpec, type FlagSpec } from "./flags.js";
 import { daemonMessage, historyCommand, imageInspectCommand, imagesCommand, importCommand, inspectCommand, loadCommand, pruneCommand, rmiCommand, saveCommand, tagCommand } from "./commands/images.js";
 import { clientVersion, dfCommand, infoCommand, versionCommand } from "./commands/system.js";
+import { loginCommand, logoutCommand, manifestInspectCommand, pullCommand, pushCommand } from "./commands/distribution.js";
 
 const BIN = "wharf";
 
@@ -33,6 +34,16 @@ export const COMMANDS: readonly Entry[] = [
   leaf("images", imagesCommand, { common: true }),
   leaf("version", versionCommand, { common: true }),
   leaf("info", infoCommand, { common: true }),
+  leaf("pull", pullCommand, { common: true }),
+  leaf("push", pushCommand, { common: true }),
+  leaf("login", loginCommand, { common: true }),
+  leaf("logout", logoutCommand, { common: true }),
+  {
+    kind: "group",
+    name: "manifest",
+    short: "Manage image manifests and manifest lists",
+    children: [leaf("inspect", manifestInspectCommand)],
+  },
   {
     kind: "group",
     name: "image",
@@ -44,6 +55,8 @@ export const COMMANDS: readonly Entry[] = [
       leaf("load", loadCommand),
       leaf("ls", imagesCommand, { aliases: ["list"] }),
       leaf("prune", pruneCommand),
+      leaf("pull", pullCommand),
+      leaf("push", pushCommand),
       leaf("rm", rmiCommand, { aliases: ["rmi", "remove"] }),
       leaf("save", saveCommand),
       leaf("tag", tagCommand),

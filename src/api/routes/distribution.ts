@@ -10,7 +10,7 @@ import type { RequestContext, Router } from "../router.js";
 import type { JsonMessage } from "../wire.js";
 
 /** The registry operations the routes need. */
-export type DistributionDeps = Pick<Distribution, "pull" | "push" | "login" | "inspect">;
+export type DistributionDeps = Pick<Distribution, "pull" | "push" | "login" | "inspect" | "manifest">;
 
 /**
  * `X-Registry-Auth`: base64url of docker's AuthConfig JSON (`{}` when
@@ -150,5 +150,13 @@ export function distributionRoutes(router: Router, distribution: DistributionDep
     const credentials = decodeRegistryAuth(ctx.req.headers["x-registry-auth"]);
     const info = await distribution.inspect(ctx.params["name"]!, credentials, ctx.signal);
     sendJson(ctx.res, 200, { Descriptor: info.descriptor, Platforms: info.platforms });
+  });
+
+  // Not in docker's API: the manifest itself, for `wharf manifest inspect` (the docker CLI asks the registry directly).
+  router.on("GET", "/distribution/{name*}/manifest", async (ctx) => {
+    const credentials = decodeRegistryAuth(ctx.req.headers["x-registry-auth"]);
+    const m = await distribution.manifest(ctx.params["name"]!, credentials, ctx.signal);
+    ctx.res.writeHead(200, { "Content-Type": m.mediaType || "application/json", "Content-Length": m.bytes.length, "Docker-Content-Digest": m.digest });
+    ctx.res.end(m.bytes);
   });
 }
