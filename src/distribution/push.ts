@@ -9,7 +9,8 @@
 // Layers upload in parallel; the config next; the manifest last, so the
 // registry never names an image whose blobs it lacks.
 import { PassThrough, Readable } from "node:stream";
-import { createGzip, constants as zlib } from "node:zlib";
+import { gzip as gzipCallback } from "node:zlib";
+import { promisify } from "node:util";
 import {
   Digester,
   familiarString,
@@ -266,22 +267,19 @@ export class Pusher {
     const id = shortId(layer.diffId);
     const content = this.#o.target.content;
     const source = await content.reader(layer.descriptor.digest);
-    const gzip = createGzip({ level: this.#o.gzipLevel ?? DEFAULT_GZIP_LEVEL, chunkSize: 1 << 20, strategy: zlib.Z_DEFAULT_STRATEGY });
-    const digester = new Digester();
-    const writer = await content.writer(`push-${layer.diffId.replace(":", "-")}-${process.hrtime.bigint()}`);
-    const toRegistry = new PassThrough({ highWaterMark: 1 << 20 });
     let read = 0;
     let last = 0;
-    source.on("data", (chunk: Buffer) => {
-      read += chunk.length;
+    const gzip = parallelGzip(source, this.#o.gzipLevel ?? DEFAULT_GZIP_LEVEL, (n) => {
+      read += n;
       const now = Date.now();
       if (now - last > 100) {
         last = now;
         progress({ id, status: "Pushing", current: read, total: layer.descriptor.size });
       }
     });
-    source.on("error", (e) => gzip.destroy(e));
-    source.pipe(gzip);
+    const digester = new Digester();
+    const writer = await content.writer(`push-${layer.diffId.replace(":", "-")}-${process.hrtime.bigint()}`);
+    const toRegistry = new PassThrough({ highWaterMark: 1 << 20 });
     const pump = (async () => {
       let pending: Promise<void> = Promise.resolve();
       try {
@@ -319,4 +317,52 @@ export class Pusher {
       throw e;
     }
   }
+}
+
+const gzipBlock = promisify(gzipCallback);
+const GZIP_BLOCK = 4 << 20;
+const GZIP_IN_FLIGHT = 3;
+
+/**
+ * gzip in independent blocks compressed on the thread pool at once, written
+ * in order as consecutive gzip members (RFC 1952 allows a file of several;
+ * Go's, Node's and GNU gzip readers read them as one stream). One thread
+ * would bound a push by a single core's gzip speed. Deterministic: the same
+ * input gives the same bytes, so the digest is stable.
+ */
+function parallelGzip(source: Readable, level: number, onRead: (bytes: number) => void): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  void (async () => {
+    const pending: Promise<Buffer>[] = [];
+    let parts: Buffer[] = [];
+    let size = 0;
+    const emit = async (p: Promise<Buffer>) => {
+      const chunk = await p;
+      if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+    };
+    const cut = async () => {
+      const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+      const p = gzipBlock(block, { level });
+      p.catch(() => {});
+      pending.push(p);
+      if (pending.length >= GZIP_IN_FLIGHT) await emit(pending.shift()!);
+    };
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        parts.push(chunk);
+        size += chunk.length;
+        onRead(chunk.length);
+        if (size >= GZIP_BLOCK) await cut();
+      }
+      if (size > 0 || pending.length === 0) await cut();
+      while (pending.length) await emit(pending.shift()!);
+      out.end();
+    } catch (e) {
+      source.destroy();
+      out.destroy(e as Error);
+    }
+  })();
+  return out;
 }
