@@ -110,6 +110,16 @@ describe("pull and push with the docker CLI, CNCF Distribution and dockerd", { s
     assert.deepEqual(inspect[0]!.RepoDigests, [`${registry.host}/interop/skopeo@${inspected.Digest}`]);
   });
 
+  test("docker run of an image wharfd lacks pulls it first, as with dockerd", () => {
+    const name = `${registry.host}/interop/bb:v1`;
+    ok("docker", ["rmi", "-f", name], wharfd.env);
+    const r = run("docker", ["run", "--rm", name, "echo", "ran after pull"], wharfd.env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /Unable to find image .* locally/);
+    assert.match(r.stderr, /Status: Downloaded newer image for/);
+    assert.equal(r.stdout, "ran after pull\n");
+  });
+
   test("pull of a missing tag and push without a local image fail with docker's messages", () => {
     const missing = run("docker", ["pull", `${registry.host}/interop/nope:v1`], wharfd.env);
     assert.notEqual(missing.status, 0);
