@@ -262,3 +262,38 @@ test("push: upload, HEAD, mount and manifest put", async (t) => {
   assert.equal(await other.putManifest("v1", manifest, MediaType.OciManifest), digestOf(manifest));
   assert.deepEqual(await other.tags(), ["v1"]);
 });
+
+// (The hand-over to the hub when a mirror lacks an image is not tested: tests reach loopback only.)
+test("a Docker Hub pull is served by a mirror, which never sees the hub's credentials", async (t) => {
+  const mirror = await registry(t);
+  const img = mirror.addImage("library/tool", "v1", [Buffer.from("layer")]);
+  const hosts = new RegistryHosts({ mirrors: [`http://${mirror.host}`], certsDir: "/nonexistent" });
+  const c = new RegistryClient({ hosts, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+  const repo = c.repository("docker.io", "library/tool", { purpose: "pull", credentials: { username: "hub-user", password: "hub-secret" } });
+  assert.equal((await repo.getManifest("v1")).digest, img.manifest);
+  // Mirrors never see the hub's credentials.
+  assert.ok(mirror.seen.every((s) => s.authorization === undefined));
+});
+
+test("a registry's CA from certs.d verifies its certificate; without it the connection is refused", async (t) => {
+  const { execFileSync } = await import("node:child_process");
+  const { mkdtemp, mkdir, readFile, rm, writeFile } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = await mkdtemp(join(tmpdir(), "wharf-certs-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+  const r = new TestRegistry();
+  await r.start({ tls: { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) } });
+  t.after(() => r.close());
+  r.addImage("secure", "v1", [Buffer.from("layer")]);
+  const certsDir = join(dir, "certs.d");
+  const strict = new RegistryClient({ hosts: new RegistryHosts({ certsDir, loopbackInsecure: false }), retry: FAST });
+  await assert.rejects(strict.repository(r.host, "secure", { purpose: "pull" }).getManifest("v1"), (e) => isKind(e, "unavailable") && /certificate/i.test((e as Error).message));
+  await mkdir(join(certsDir, r.host), { recursive: true });
+  await writeFile(join(certsDir, r.host, "ca.crt"), await readFile(join(dir, "cert.pem")));
+  const trusting = new RegistryClient({ hosts: new RegistryHosts({ certsDir, loopbackInsecure: false }), retry: FAST });
+  const m = await trusting.repository(r.host, "secure", { purpose: "pull" }).getManifest("v1");
+  assert.match(m.digest, /^sha256:/);
+  assert.equal(trusting.repository(r.host, "secure", { purpose: "pull" }).endpoint.scheme, "https");
+});

@@ -270,8 +270,24 @@ export class Repository {
     return wharfError(statusKind(status), `${action}: ${detail || `status ${status}`}`);
   }
 
-  /** Fetches a manifest or index by tag or digest, at most 4 MiB; a digest reference is checked against the bytes. */
+  /**
+   * Fetches a manifest or index by tag or digest, at most 4 MiB; a digest
+   * reference is checked against the bytes. A mirror that fails or lacks it
+   * hands over to the next endpoint (the registry itself) for good.
+   */
   async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    for (;;) {
+      try {
+        return await this.#getManifest(reference, signal);
+      } catch (e) {
+        if (!this.endpoint.mirror || this.#index + 1 >= this.#endpoints.length || signal?.aborted) throw e;
+        this.client.logger.debug("registry mirror failed, using the next endpoint", { mirror: this.endpoint.host, error: e });
+        this.#index++;
+      }
+    }
+  }
+
+  async #getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const expected = reference.includes(":") ? parseDigest(reference) : undefined;
     checkedReference(reference);
     const name = `${this.domain}/${this.path}`;

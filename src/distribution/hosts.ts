@@ -20,6 +20,8 @@ export interface RegistryConfig {
   readonly insecure?: readonly string[];
   /** Directory of per-host TLS material (`<dir>/<host[:port]>/ca.crt`, `client.cert`, `client.key`). */
   readonly certsDir?: string;
+  /** Loopback registries are insecure unless this is false (dockerd always treats them so). */
+  readonly loopbackInsecure?: boolean;
 }
 
 /** One way to reach a registry: scheme and authority (`127.0.0.1:5000`). */
@@ -108,7 +110,7 @@ export class RegistryHosts {
         return true;
       }
     }
-    return isLoopback(lower);
+    return this.#config.loopbackInsecure !== false && isLoopback(lower);
   }
 
   /** The registry's own API host for a reference domain (`docker.io` → registry-1.docker.io). */

@@ -4,6 +4,7 @@
 // answer any request itself (500, 429, dropped connections, short or long
 // bodies, wrong bytes, redirects), and a log of every request it saw.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
@@ -63,16 +64,20 @@ export class TestRegistry {
   auth: TestAuth | undefined;
   intercept: Intercept | undefined;
   #server: Server | undefined;
+  #scheme = "http";
   #uploads = new Map<string, Buffer[]>();
   host = "";
 
-  async start(): Promise<string> {
-    const server = createServer((req, res) => {
+  /** Listens on a loopback port, over HTTPS when given a key and certificate. */
+  async start(options: { tls?: { key: Buffer; cert: Buffer } } = {}): Promise<string> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       void this.#handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) error(res, 500, "UNKNOWN", String(e));
         else res.destroy();
       });
-    });
+    };
+    const server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
+    this.#scheme = options.tls ? "https" : "http";
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     this.#server = server;
     this.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -144,7 +149,7 @@ export class TestRegistry {
     const a = this.auth!;
     if (a.kind === "basic") return error(res, 401, "UNAUTHORIZED", "authentication required", { "WWW-Authenticate": 'Basic realm="test"' });
     const scopePart = scope ? `,scope="${scope}"` : "";
-    error(res, 401, "UNAUTHORIZED", "authentication required", { "WWW-Authenticate": `Bearer realm="http://${this.host}/token",service="test-registry"${scopePart}` });
+    error(res, 401, "UNAUTHORIZED", "authentication required", { "WWW-Authenticate": `Bearer realm="${this.#scheme}://${this.host}/token",service="test-registry"${scopePart}` });
   }
 
   /** Whether the request may go on; answers the challenge itself otherwise. */

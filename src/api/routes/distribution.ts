@@ -64,11 +64,10 @@ export function humanSize(bytes: number): string {
 /** The `progress` text dockerd puts beside `progressDetail`, for clients that print it as is. */
 export function progressBar(current: number, total: number): string {
   if (total <= 0) return humanSize(current);
+  // As docker's JSONProgress draws it: `[` n×`=` `>` (50−n)×` ` `] `, then `%8v/%v`.
   const width = 50;
-  const filled = Math.min(width, Math.floor((current / total) * width));
-  const bar = "=".repeat(Math.max(0, filled - 1)) + (filled > 0 ? ">" : "") + " ".repeat(width - filled);
-  const counts = `${humanSize(current)}/${humanSize(total)}`;
-  return `[${bar}] ${counts.padStart(18)}`;
+  const filled = Math.max(0, Math.min(width, Math.floor((current / total) * width)));
+  return `[${"=".repeat(filled)}>${" ".repeat(width - filled)}] ${humanSize(current).padStart(8)}/${humanSize(total)}`;
 }
 
 /** A progress message as dockerd writes it. */

@@ -46,9 +46,8 @@ export function transferLine(m: JsonMessage, rate: Rate | undefined, now: number
   const total = m.progressDetail?.total ?? 0;
   let text = `${m.id}: ${m.status ?? ""}`;
   if (total > 0) {
-    const filled = Math.min(width, Math.floor((current / total) * width));
-    const bar = "=".repeat(Math.max(0, filled - 1)) + (filled > 0 ? ">" : "") + " ".repeat(width - filled);
-    text += ` [${bar}] ${`${human(current)}/${human(total)}`.padStart(18)}`;
+    const filled = Math.max(0, Math.min(width, Math.floor((current / total) * width)));
+    text += ` [${"=".repeat(filled)}>${" ".repeat(width - filled)}] ${human(current).padStart(8)}/${human(total)}`;
   } else if (current > 0) {
     text += ` ${human(current)}`;
   }
