@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 tarball=$(bash bench/make-debian.sh)
+# `bench/run.sh distribution [--runs N]`: the pull/push benchmark (bench/distribution.ts).
+if [ "${1:-}" = distribution ]; then shift; exec node dist/bench/distribution.js --rootfs "$tarball" "$@"; fi
 exec node dist/bench/images.js --rootfs "$tarball" "$@"

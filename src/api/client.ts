@@ -434,4 +434,36 @@ export class EngineClient {
     };
     return this.#send("POST", "/build", { query, body: context, headers });
   }
+
+  // ---- registry (pull, push, login): X-Registry-Auth is base64url of docker's AuthConfig, `{}` when anonymous.
+
+  /** `POST /images/create?fromImage=&tag=`: the answer is a progress stream. An empty tag pulls every tag. */
+  pullImage(fromImage: string, options: { tag?: string; platform?: string; registryAuth?: string } = {}): Promise<IncomingMessage> {
+    return this.#send("POST", "/images/create", {
+      query: { fromImage, tag: options.tag ?? "", platform: options.platform || undefined },
+      headers: { "X-Registry-Auth": options.registryAuth ?? "e30=" },
+    });
+  }
+
+  /** `POST /images/{name}/push?tag=`: an empty tag pushes every tag of the repository. */
+  pushImage(name: string, options: { tag?: string; registryAuth?: string } = {}): Promise<IncomingMessage> {
+    return this.#send("POST", `/images/${escapeName(name)}/push`, { query: { tag: options.tag ?? "" }, headers: { "X-Registry-Auth": options.registryAuth ?? "e30=" } });
+  }
+
+  /** `POST /auth`: checks credentials against a registry. */
+  login(auth: { username: string; password: string; serveraddress: string }): Promise<{ Status: string; IdentityToken?: string }> {
+    return this.#json("POST", "/auth", { body: JSON.stringify(auth) });
+  }
+
+  /** `GET /distribution/{name}/json`: the descriptor and platforms of a remote image. */
+  async distributionInspect(name: string, registryAuth?: string): Promise<{ Descriptor: { mediaType: string; digest: string; size: number }; Platforms: unknown[] }> {
+    const res = await this.#send("GET", `/distribution/${escapeName(name)}/json`, { headers: { "X-Registry-Auth": registryAuth ?? "e30=" } });
+    return JSON.parse(await readAll(res)) as { Descriptor: { mediaType: string; digest: string; size: number }; Platforms: unknown[] };
+  }
+
+  /** `GET /distribution/{name}/manifest` (wharf's): the manifest or index the registry holds, as it sent it. */
+  async distributionManifest(name: string, registryAuth?: string): Promise<string> {
+    const res = await this.#send("GET", `/distribution/${escapeName(name)}/manifest`, { headers: { "X-Registry-Auth": registryAuth ?? "e30=" } });
+    return readAll(res, 8 << 20);
+  }
 }

@@ -7,6 +7,7 @@ import { containerRoutes, type ContainerDeps } from "./routes/containers.js";
 import { eventRoutes } from "./routes/events.js";
 import { imageRoutes } from "./routes/images.js";
 import { networkRoutes } from "./routes/networks.js";
+import { distributionRoutes, pullHandler, type DistributionDeps } from "./routes/distribution.js";
 import { systemRoutes, type SystemDeps } from "./routes/system.js";
 import { volumeRoutes } from "./routes/volumes.js";
 import { archiveRoutes } from "./routes/archive.js";
@@ -19,13 +20,16 @@ export { Filters, parseBool, Query } from "./query.js";
 export { httpError, logHandledError, statusOfKind, type HttpError } from "./status.js";
 export type { EngineFacts, HostFacts, SystemDeps } from "./routes/system.js";
 export type { ContainerDeps } from "./routes/containers.js";
+export type { DistributionDeps } from "./routes/distribution.js";
 export * from "./wire.js";
 
 /** Every route wharfd serves today. */
-export function engineRouter(deps: SystemDeps & { readonly containers?: ContainerDeps; readonly builds?: BuildService }): Router {
+export function engineRouter(deps: SystemDeps & { readonly containers?: ContainerDeps; readonly builds?: BuildService; readonly distribution?: DistributionDeps }): Router {
   const router = new Router();
   systemRoutes(router, deps);
-  imageRoutes(router, deps.images);
+  // Registered before the image routes: its push route takes the place of their not-implemented one.
+  if (deps.distribution) distributionRoutes(router, deps.distribution);
+  imageRoutes(router, deps.images, deps.distribution ? pullHandler(deps.distribution) : undefined);
   if (deps.containers) {
     containerRoutes(router, deps.containers);
     eventRoutes(router, deps.containers.events);
@@ -38,6 +42,6 @@ export function engineRouter(deps: SystemDeps & { readonly containers?: Containe
 }
 
 /** The Engine API server for the given engine parts. */
-export function engineServer(deps: SystemDeps & { readonly logger: Logger; readonly containers?: ContainerDeps; readonly builds?: BuildService }): ApiServer {
+export function engineServer(deps: SystemDeps & { readonly logger: Logger; readonly containers?: ContainerDeps; readonly builds?: BuildService; readonly distribution?: DistributionDeps }): ApiServer {
   return new ApiServer({ router: engineRouter(deps), logger: deps.logger, serverVersion: deps.engine.version });
 }

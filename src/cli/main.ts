@@ -13,6 +13,7 @@ const containers = () => import("./commands/containers.js");
 const volumes = () => import("./commands/volumes.js");
 const networks = () => import("./commands/networks.js");
 const builds = () => import("./commands/build.js");
+const distribution = () => import("./commands/distribution.js");
 
 const BIN = "wharf";
 
@@ -99,6 +100,16 @@ export const COMMANDS: readonly Entry[] = [
   leaf("images", imagesCommand, { common: true }),
   leaf("version", versionCommand, { common: true }),
   leaf("info", infoCommand, { common: true }),
+  leaf("pull", lazy(distribution, "pullCommand"), { common: true }),
+  leaf("push", lazy(distribution, "pushCommand"), { common: true }),
+  leaf("login", lazy(distribution, "loginCommand"), { common: true }),
+  leaf("logout", lazy(distribution, "logoutCommand"), { common: true }),
+  {
+    kind: "group",
+    name: "manifest",
+    short: "Manage image manifests and manifest lists",
+    children: [leaf("inspect", lazy(distribution, "manifestInspectCommand"))],
+  },
   {
     kind: "group",
     name: "image",
@@ -111,6 +122,8 @@ export const COMMANDS: readonly Entry[] = [
       leaf("load", loadCommand),
       leaf("ls", imagesCommand, { aliases: ["list"] }),
       leaf("prune", pruneCommand),
+      leaf("pull", lazy(distribution, "pullCommand")),
+      leaf("push", lazy(distribution, "pushCommand")),
       leaf("rm", rmiCommand, { aliases: ["rmi", "remove"] }),
       leaf("save", saveCommand),
       leaf("tag", tagCommand),

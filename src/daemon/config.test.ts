@@ -23,6 +23,7 @@ test("no flags give the documented defaults", () => {
     runtimes: { runc: "runc" },
     defaultRuntime: "runc",
     network: { pools: [], ipForward: false },
+    registries: { mirrors: [], insecure: [], certsDir: "/etc/wharf/certs.d" },
   });
 });
 
@@ -34,6 +35,14 @@ test("network flags: bridge, bip, repeatable address pools, mtu, ip-forward", ()
   refused(["--bip", "10.5.0.1"], /invalid --bip/);
   refused(["--default-address-pool", "10.0.0.0/8"], /invalid --default-address-pool/);
   refused(["--mtu", "big"], /invalid --mtu/);
+});
+
+
+test("registry flags repeat and are checked", () => {
+  const c = run(["--registry-mirror", "https://mirror.example:5000/", "--insecure-registry", "10.0.0.0/8", "--insecure-registry=reg.local:5000", "--certs-dir", "/tmp/certs"]);
+  assert.deepEqual(c.registries, { mirrors: ["https://mirror.example:5000"], insecure: ["10.0.0.0/8", "reg.local:5000"], certsDir: "/tmp/certs" });
+  assert.throws(() => parseDaemonArgs(["--registry-mirror", "ftp://x"]), /invalid registry mirror/);
+  assert.throws(() => parseDaemonArgs(["--insecure-registry", "10.0.0.0/99"]), /invalid insecure registry/);
 });
 
 test("the pid file follows the exec root unless given", () => {

@@ -2,6 +2,7 @@
 // dockerd's, so a docker administrator's habits (and unit files) carry over.
 import { isAbsolute, join, resolve } from "node:path";
 import { wharfError, type LogLevel } from "../internal/index.js";
+import { DEFAULT_CERTS_DIR, parseInsecureEntry, parseMirror, type RegistryConfig } from "../distribution/index.js";
 
 export const DEFAULT_DATA_ROOT = "/var/lib/wharf";
 export const DEFAULT_EXEC_ROOT = "/run/wharf";
@@ -21,6 +22,8 @@ export interface DaemonConfig {
   readonly defaultRuntime: string;
   /** Networking: the default bridge and its address, the pools of new networks, forwarding. */
   readonly network?: NetworkFlags;
+  /** Mirrors, insecure registries and per-registry certificates for pull and push. */
+  readonly registries?: RegistryConfig;
 }
 
 export interface NetworkFlags {
@@ -43,13 +46,16 @@ A container engine serving the Docker Engine API
 Options:
       --add-runtime runtime   Register an additional OCI compatible runtime (name=path)
       --data-root string   Root directory of persistent wharf state (default "${DEFAULT_DATA_ROOT}")
+      --certs-dir string   Directory of per-registry TLS certificates (<dir>/<host>/ca.crt) (default "${DEFAULT_CERTS_DIR}")
   -D, --debug              Enable debug mode
       --default-runtime string   Default OCI runtime for containers (default "runc")
       --exec-root string   Root directory for execution state files (default "${DEFAULT_EXEC_ROOT}")
   -h, --help               Print usage
   -H, --host list          Daemon socket(s) to connect to (default ${DEFAULT_HOST})
+      --insecure-registry list  Registries reachable over HTTP or without a verified certificate (host[:port] or CIDR; loopback always)
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
+      --registry-mirror list  Preferred Docker Hub mirror(s)
   -v, --version            Print version information and quit
       --bridge string      Name of the default network's bridge (default "wharf0")
       --bip string         Address and prefix of the default bridge (default: the first free subnet of the pools)
@@ -98,7 +104,22 @@ function parseBoolFlag(name: string, text: string): boolean {
   throw wharfError("invalid-argument", `invalid argument ${JSON.stringify(text)} for ${name}: expected true or false`);
 }
 
-type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "add-runtime" | "default-runtime" | "bridge" | "bip" | "default-address-pool" | "mtu";
+type ValueFlag =
+  | "data-root"
+  | "exec-root"
+  | "host"
+  | "pidfile"
+  | "log-level"
+  | "add-runtime"
+  | "default-runtime"
+  | "bridge"
+  | "bip"
+  | "default-address-pool"
+  | "mtu"
+  | "registry-mirror"
+  | "insecure-registry"
+  | "certs-dir";
+const LIST_FLAGS = new Set<ValueFlag>(["registry-mirror", "insecure-registry"]);
 type BoolFlag = "debug" | "help" | "version" | "ip-forward";
 const VALUE_FLAGS: Record<string, ValueFlag> = {
   "data-root": "data-root",
@@ -116,12 +137,16 @@ const VALUE_FLAGS: Record<string, ValueFlag> = {
   bip: "bip",
   "default-address-pool": "default-address-pool",
   mtu: "mtu",
+  "registry-mirror": "registry-mirror",
+  "insecure-registry": "insecure-registry",
+  "certs-dir": "certs-dir",
 };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version", "ip-forward": "ip-forward" };
 
 /** Parses wharfd's arguments; anything unknown or malformed throws invalid-argument with a one-line message. */
 export function parseDaemonArgs(argv: readonly string[]): Invocation {
   const values: Partial<Record<Exclude<ValueFlag, "host" | "add-runtime" | "default-address-pool">, string>> = {};
+  const lists = { "registry-mirror": [] as string[], "insecure-registry": [] as string[] };
   const hosts: string[] = [];
   const runtimes: Record<string, string> = { runc: "runc" };
   const pools: string[] = [];
@@ -161,6 +186,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       const [name, path] = parseRuntime(value);
       runtimes[name] = path;
     } else if (flag === "default-address-pool") pools.push(value);
+    else if (LIST_FLAGS.has(flag)) lists[flag as keyof typeof lists].push(value);
     else values[flag] = value;
   }
   if (flags.help) return { kind: "help" };
@@ -186,6 +212,11 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       runtimes,
       defaultRuntime,
       network,
+      registries: {
+        mirrors: lists["registry-mirror"].map(parseMirror),
+        insecure: lists["insecure-registry"].map(parseInsecureEntry),
+        certsDir: resolve(values["certs-dir"] ?? DEFAULT_CERTS_DIR),
+      },
     },
   };
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { engineServer, type ApiServer, type ContainerDeps, type EngineFacts } from "../api/index.js";
+import { engineServer, type ApiServer, type ContainerDeps, type DistributionDeps, type EngineFacts } from "../api/index.js";
 import type { BuildService } from "../build/index.js";
 import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
@@ -47,6 +47,8 @@ export interface OpenedImages {
   readonly containers?: ContainerDeps;
   /** The builder (POST /build), when the parts include one. */
   readonly builds?: BuildService;
+  /** Pull, push and login, when the parts include a registry client. */
+  readonly distribution?: DistributionDeps;
   close(): Promise<void>;
 }
 
@@ -84,7 +86,15 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       dataRoot: config.dataRoot,
       debug: config.debug,
     };
-    server = engineServer({ images, engine, host: () => probeHost(config.dataRoot), logger: logger.with({ module: "api" }), ...(opened.containers ? { containers: opened.containers } : {}), ...(opened.builds ? { builds: opened.builds } : {}) });
+    server = engineServer({
+      images,
+      engine,
+      host: () => probeHost(config.dataRoot),
+      logger: logger.with({ module: "api" }),
+      ...(opened.containers ? { containers: opened.containers } : {}),
+      ...(opened.builds ? { builds: opened.builds } : {}),
+      ...(opened.distribution ? { distribution: opened.distribution } : {}),
+    });
     for (const socket of config.sockets) {
       await server.listen(socket);
       cleanups.push(() => rm(socket, { force: true }));

@@ -11,6 +11,8 @@ import { openOverlaySnapshotter } from "../snapshot/index.js";
 import type { DaemonConfig } from "./config.js";
 import { VolumeStore } from "../volume/index.js";
 import type { OpenedImages } from "./daemon.js";
+import { Distribution } from "../distribution/index.js";
+import { unpackWhileDownloading } from "./pull-unpack.js";
 
 interface Closable {
   close(): Promise<void> | void;
@@ -68,8 +70,16 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   const health = engine && execs ? new HealthMonitor(engine, execs, events, logger.with({ module: "health" })) : undefined;
   health?.start();
   const builds = execRoot !== undefined ? new BuildService({ images, root: join(dataRoot, "build"), execRoot: join(execRoot, "build"), logger: logger.with({ module: "build" }) }) : undefined;
+  const distribution = await Distribution.open({
+    target: images,
+    ...(config?.registries ? { registries: config.registries } : {}),
+    memoryPath: join(dataRoot, "metadata", "distribution.json"),
+    startUnpack: unpackWhileDownloading(snapshotter),
+    logger: logger.with({ module: "distribution" }),
+  });
   return {
     images,
+    distribution,
     ...(builds ? { builds } : {}),
     ...(engine && execs
       ? {

@@ -126,7 +126,8 @@ function targetName(repo: string | undefined, tag: string | undefined, action: s
   return tag ? `${repo}:${tag}` : repo;
 }
 
-export function imageRoutes(router: Router, images: ImageService): void {
+/** `pull` serves `POST /images/create?fromImage=`; without it pulls answer not implemented. */
+export function imageRoutes(router: Router, images: ImageService, pull?: (ctx: RequestContext) => Promise<void>): void {
   router.on("GET", "/images/json", async (ctx) => {
     const { filters } = parseListQuery(ctx.query, ctx.apiVersion);
     sendJson(ctx.res, 200, (await images.list(filters)).map((v) => imageSummary(v)));
@@ -147,6 +148,7 @@ export function imageRoutes(router: Router, images: ImageService): void {
     const q = ctx.query;
     const fromImage = q.string("fromImage");
     const fromSrc = q.string("fromSrc");
+    if (fromImage && pull) return pull(ctx);
     if (fromImage) throw wharfError("not-implemented", `pull is not available yet: cannot pull ${JSON.stringify(fromImage)}`);
     if (!fromSrc) throw wharfError("invalid-argument", "images/create: fromImage or fromSrc must be given");
     if (fromSrc !== "-") throw wharfError("not-implemented", `import from a URL is not available yet: ${fromSrc}: send the archive as the request body with fromSrc=-`);

@@ -1,0 +1,113 @@
+// login, logout, pull and push from the wharf CLI and the docker CLI against
+// wharfd and a registry that wants credentials: the credentials land in
+// docker's config.json (or a credential helper), either CLI reads what the
+// other wrote, and they go only to the registry that asked for them.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TestRegistry } from "../src/distribution/testing.js";
+import { projectRoot, startWharfd, type Daemon } from "./support/daemons.js";
+
+const busyboxTar = () => execFileSync("bash", [join(projectRoot, "scripts", "busybox-rootfs.sh")], { maxBuffer: 1 << 26 });
+
+/** Runs a command without blocking the event loop: the test registry answers from this process. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string | Buffer): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+describe("registry credentials from the CLIs", () => {
+  let wharfd: Daemon;
+  let registry: TestRegistry;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const wharf = (args: string[], input?: string | Buffer) => run(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", wharfd.host, ...args], env, input);
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), "wharf-login-"));
+    registry = new TestRegistry();
+    await registry.start();
+    registry.auth = { kind: "bearer", username: "alice", password: "s3cret" };
+    wharfd = await startWharfd();
+    env = { ...process.env, DOCKER_CONFIG: join(work, "docker"), DOCKER_HOST: wharfd.host };
+    const imported = await wharf(["import", "-", `${registry.host}/private/bb:v1`], busyboxTar());
+    assert.equal(imported.status, 0, imported.stderr);
+  });
+  after(async () => {
+    await wharfd?.stop();
+    await registry?.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test("push without credentials is refused; after wharf login it works and config.json holds docker's entry", async () => {
+    const denied = await wharf(["push", `${registry.host}/private/bb:v1`]);
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /denied|unauthorized/);
+    const wrong = await wharf(["login", "-u", "alice", "--password-stdin", registry.host], "nope\n");
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.stderr, /unauthorized: incorrect username or password/);
+    const login = await wharf(["login", "-u", "alice", "--password-stdin", registry.host], "s3cret\n");
+    assert.equal(login.status, 0, login.stderr);
+    assert.match(login.stdout, /^Login Succeeded$/m);
+    const config = JSON.parse(await readFile(join(work, "docker", "config.json"), "utf8")) as { auths: Record<string, { auth: string }> };
+    assert.equal(Buffer.from(config.auths[registry.host]!.auth, "base64").toString(), "alice:s3cret");
+    const pushed = await wharf(["push", `${registry.host}/private/bb:v1`]);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    assert.match(pushed.stdout, /v1: digest: sha256:/);
+    assert.ok(registry.tokenRequests.some((s) => s.includes("repository:private/bb:pull,push")));
+  });
+
+  test("the docker CLI pulls through wharfd with the credentials wharf stored; logout removes them", async () => {
+    const rmi = await wharf(["rmi", `${registry.host}/private/bb:v1`]);
+    assert.equal(rmi.status, 0, rmi.stderr);
+    const pulled = await run("docker", ["pull", `${registry.host}/private/bb:v1`], env);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.match(pulled.stdout, /Status: Downloaded newer image/);
+    const logout = await wharf(["logout", registry.host]);
+    assert.match(logout.stdout, new RegExp(`Removing login credentials for ${registry.host}`));
+    const denied = await wharf(["pull", `${registry.host}/private/bb:v1`]);
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /pull access denied/);
+  });
+
+  test("docker login through wharfd's /auth writes docker's file, which wharf then reads", async () => {
+    const login = await run("docker", ["login", "-u", "alice", "--password-stdin", registry.host], env, "s3cret\n");
+    assert.equal(login.status, 0, login.stderr);
+    const pulled = await wharf(["pull", "-q", `${registry.host}/private/bb:v1`]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.equal(pulled.stdout.trim(), `${registry.host}/private/bb:v1`);
+    await run("docker", ["logout", registry.host], env);
+  });
+
+  test("a credential helper named in config.json is asked for the credentials", async () => {
+    const bin = join(work, "bin");
+    execFileSync("mkdir", ["-p", bin]);
+    const store = join(work, "helper-store.json");
+    await writeFile(store, JSON.stringify({ [registry.host]: { Username: "alice", Secret: "s3cret" } }));
+    const helper = join(bin, "docker-credential-wharftest");
+    await writeFile(
+      helper,
+      `#!/bin/sh\nread server\ncase "$1" in\n  get) node -e 'const s=require(process.argv[1]);const e=s[process.argv[2]];if(!e){console.log("credentials not found in native keychain");process.exit(1)}console.log(JSON.stringify({ServerURL:process.argv[2],...e}))' ${store} "$server" ;;\n  erase) ;;\n  *) exit 1 ;;\nesac\n`,
+    );
+    await chmod(helper, 0o755);
+    await writeFile(join(work, "docker", "config.json"), JSON.stringify({ auths: {}, credHelpers: { [registry.host]: "wharftest" } }));
+    const helperEnv = { ...env, PATH: `${bin}:${env["PATH"]}` };
+    const pulled = await run(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", wharfd.host, "pull", `${registry.host}/private/bb:v1`], helperEnv);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.match(pulled.stdout, /Status: (Image is up to date|Downloaded newer image)/);
+  });
+});
