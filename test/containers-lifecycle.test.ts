@@ -216,6 +216,9 @@ describe("container lifecycle with the docker CLI", { skip: !haveTools && "needs
     assert.ok(sizes[1]! > 1_000_000, "the root fs counts the image");
     const df = await ok(d, ["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
     assert.match(df, /^Containers 2 1$/m);
+    await ok(d, ["volume", "create", "counted"]);
+    assert.match(await ok(d, ["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]), /^Local Volumes 1$/m);
+    await ok(d, ["volume", "rm", "counted"]);
     assert.equal((await ok(d, ["info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}"])).trim(), "2 1 0 1");
     await ok(d, ["rm", "-f", "sized", "waiting"]);
   });

@@ -315,11 +315,23 @@ export class ContainerEngine {
     let monitorUp = false;
     let networkFailure: unknown;
     try {
-      await this.#o.volumes?.prepareStart(r.Mounts, rootfs, id);
-      const netns = this.#o.network ? await this.#o.network.attach(r).catch((e: unknown) => { networkFailure = e; throw e; }) : undefined;
+      // Volumes and the network are independent: prepared side by side, and
+      // both settled before a failure of either undoes the start.
+      const [volumes, network] = await Promise.allSettled([
+        this.#o.volumes?.prepareStart(r.Mounts, rootfs, id),
+        this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined),
+        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`].map((f) => rm(f, { force: true })),
+      ]);
+      if (network.status === "rejected") {
+        networkFailure = network.reason;
+        throw network.reason;
+      }
+      if (volumes.status === "rejected") throw volumes.reason;
+      const netns = network.value;
       const spec = await this.#spec(r, rootfs, netns);
-      await writeFileAtomic(`${bundle}/config.json`, JSON.stringify(spec));
-      for (const f of [this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`]) await rm(f, { force: true });
+      // The bundle is made again at every start and read at once by the
+      // runtime: it needs no fsync to survive a crash.
+      await writeFile(`${bundle}/config.json`, JSON.stringify(spec));
       const log = logLimits(r.HostConfig);
       await spawnMonitor({
         conmon: this.conmonBinary,
@@ -479,10 +491,13 @@ export class ContainerEngine {
 
   async #exited(live: Live, code: number): Promise<void> {
     const r = live.record;
-    const oom = await stat(`${this.paths.persist(r.Id)}/oom`).then(() => true, () => false);
-    await this.#runtime(r).delete(r.Id, true).catch((e: unknown) => this.#logger.warn("runtime delete failed", { container: r.Id, error: asWharfError(e, "delete").message }));
-    await unmount(this.paths.rootfs(r.Id)).catch((e: unknown) => this.#logger.warn("unmount failed", { container: r.Id, error: asWharfError(e, "unmount").message }));
-    await this.#o.network?.detach(r.Id).catch((e: unknown) => this.#logger.warn("network detach failed", { container: r.Id, error: asWharfError(e, "detach").message }));
+    // The process is gone: its runtime state, root mount and network go side by side.
+    const [oom] = await Promise.all([
+      stat(`${this.paths.persist(r.Id)}/oom`).then(() => true, () => false),
+      this.#runtime(r).delete(r.Id, true).catch((e: unknown) => this.#logger.warn("runtime delete failed", { container: r.Id, error: asWharfError(e, "delete").message })),
+      unmount(this.paths.rootfs(r.Id)).catch((e: unknown) => this.#logger.warn("unmount failed", { container: r.Id, error: asWharfError(e, "unmount").message })),
+      this.#o.network?.detach(r.Id).catch((e: unknown) => this.#logger.warn("network detach failed", { container: r.Id, error: asWharfError(e, "detach").message })),
+    ]);
     if (live.rotateTimer) clearInterval(live.rotateTimer);
     const health = r.State.Health ? { Health: { ...r.State.Health, Status: "unhealthy" as const } } : {};
     r.State = { ...r.State, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), ...health };

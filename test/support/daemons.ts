@@ -137,6 +137,7 @@ export async function startWharfd(options: { root?: string; args?: string[]; net
   // A daemon started again on the same root keeps its network (its containers may still run on it).
   const netFile = join(root, "test-network.json");
   const net = options.network ?? (await readFile(netFile, "utf8").then((t) => JSON.parse(t) as TestNetwork, () => testNetwork()));
+  await mkdir(root, { recursive: true });
   await writeFile(netFile, JSON.stringify(net));
   const child = spawn(
     process.execPath,

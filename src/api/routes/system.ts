@@ -8,6 +8,7 @@ import { API_VERSION, MIN_API_VERSION, type SystemInfo, type SystemVersion } fro
 import type { ContainerRecord } from "../../container/index.js";
 import { summary, type ContainerDeps } from "./containers.js";
 import { diskUsage } from "./images.js";
+import { volumesUsage } from "./volumes.js";
 
 /** What the engine knows about itself; fixed for the daemon's life. */
 export interface EngineFacts {
@@ -199,6 +200,7 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
       for (const r of list) out.push(summary(r, await engine.sizes(r.Id).catch(() => ({ rw: 0, rootFs: 0 }))));
       usage.Containers = out;
     }
+    if (deps.containers?.volumes) usage.Volumes = await volumesUsage(deps.containers.volumes);
     sendJson(ctx.res, 200, usage);
   });
 }
