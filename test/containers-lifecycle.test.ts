@@ -8,8 +8,12 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startWharfd, unmountBelow, type Daemon } from "./support/daemons.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { projectRoot, startWharfd, unmountBelow, type Daemon } from "./support/daemons.js";
 import { docker, haveTools, importBusybox, killContainers, ok } from "./support/docker.js";
+
+const execFileAsync = promisify(execFile);
 
 async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -138,6 +142,20 @@ describe("container lifecycle with the docker CLI", { skip: !haveTools && "needs
     assert.equal(r.stdout, "/dev/pts/0\r\nerr\r\n");
     const id = (await ok(d, ["run", "-d", "-t", "busybox", "sh"])).trim();
     assert.match(await ok(d, ["exec", "-t", id, "tty"]), /^\/dev\/pts\/\d+\r\n$/);
+    await ok(d, ["rm", "-f", id]);
+  });
+
+  test("from a user's terminal: -it gets the terminal's size, and every run ends", async () => {
+    const pty = (args: string[]) => execFileAsync("python3", [join(projectRoot, "test", "support", "pty-run.py"), "45", "123", "20", "docker", ...args], { env: d.env });
+    // The process often ends before the client's resize arrives: that resize must not stall the daemon.
+    for (let i = 0; i < 6; i++) {
+      const { stdout } = await pty(["run", "-it", "--rm", "busybox", "stty", "size"]);
+      assert.match(stdout, /^(45 123|0 0)\r?\n/);
+    }
+    const sized = await pty(["run", "-it", "--rm", "busybox", "sh", "-c", "sleep 0.3; stty size"]);
+    assert.equal(sized.stdout.replace(/\r/g, ""), "45 123\n");
+    const id = (await ok(d, ["run", "-d", "-t", "busybox", "sh"])).trim();
+    assert.equal((await pty(["exec", "-it", id, "sh", "-c", "sleep 0.3; stty size"])).stdout.replace(/\r/g, ""), "45 123\n");
     await ok(d, ["rm", "-f", id]);
   });
 

@@ -433,6 +433,7 @@ export class ContainerEngine {
       cwd: r.Config.WorkingDir || "/",
       user,
       terminal: r.Config.Tty,
+      ...(h.ConsoleSize ? { consoleSize: { height: h.ConsoleSize[0], width: h.ConsoleSize[1] } } : {}),
       capabilities: caps,
       noNewPrivileges: sec.noNewPrivileges,
       privileged: h.Privileged,

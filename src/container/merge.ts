@@ -121,6 +121,7 @@ export function parseHostConfig(v: unknown): HostConfig {
     UTSMode: str(h["UTSMode"], "UTSMode"),
     UsernsMode: str(h["UsernsMode"], "UsernsMode"),
     ShmSize: num(h["ShmSize"], "ShmSize") || DEFAULT_SHM_SIZE,
+    ...consoleSize(h["ConsoleSize"]),
     // Empty: the daemon's default runtime, filled in by the engine.
     Runtime: str(h["Runtime"], "Runtime"),
     Isolation: str(h["Isolation"], "Isolation"),
@@ -227,4 +228,11 @@ export function processEnv(config: ContainerConfig, hostname: string, home: stri
   env.push(...config.Env);
   if (!keys.has("HOME")) env.push(`HOME=${home}`);
   return env;
+}
+
+function consoleSize(v: unknown): { ConsoleSize?: [number, number] } {
+  if (!Array.isArray(v) || v.length !== 2) return {};
+  const [h, w] = v as unknown[];
+  if (typeof h !== "number" || typeof w !== "number" || !Number.isInteger(h) || !Number.isInteger(w) || h <= 0 || w <= 0 || h > 65535 || w > 65535) return {};
+  return { ConsoleSize: [h, w] };
 }

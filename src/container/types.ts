@@ -89,6 +89,8 @@ export interface HostConfig {
   UTSMode: string;
   UsernsMode: string;
   ShmSize: number;
+  /** `[height, width]` of the client's terminal at create (API 1.42's field; docker's CLI sends it). */
+  ConsoleSize?: [number, number];
   Sysctls?: Record<string, string>;
   Runtime: string;
   Isolation: string;

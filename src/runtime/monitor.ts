@@ -202,8 +202,13 @@ export async function sendControl(ctlPath: string, message: "resize" | "reopen-l
   const line = message === "resize" ? `1 ${size?.height ?? 24} ${size?.width ?? 80}\n` : "2 0 0\n";
   let handle;
   try {
-    handle = await open(ctlPath, "w"); // O_WRONLY blocks until conmon reads: it keeps the fifo open for reading
+    // Never a blocking open: with conmon gone (the process just ended) it
+    // would wait forever and hold a thread of the pool that every file
+    // operation of the daemon shares. Without a reader this fails at once.
+    handle = await open(ctlPath, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   } catch (e) {
+    const code = errnoCode(e);
+    if (code === "ENXIO" || code === "ENOENT") throw wharfError("conflict", `the container's monitor is gone: ${ctlPath}`);
     throw asWharfError(e, `control fifo ${ctlPath}`);
   }
   try {

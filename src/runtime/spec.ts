@@ -83,6 +83,8 @@ export interface ContainerSpecInput {
   readonly cwd: string;
   readonly user: SpecUser;
   readonly terminal: boolean;
+  /** The terminal's first size, when the client told it at create (rows, columns). */
+  readonly consoleSize?: { readonly height: number; readonly width: number };
   readonly capabilities: readonly string[];
   readonly noNewPrivileges: boolean;
   readonly privileged: boolean;
@@ -175,6 +177,7 @@ export function buildSpec(input: ContainerSpecInput): RuntimeSpec {
     ociVersion: "1.0.2-dev",
     process: {
       terminal: input.terminal,
+      ...(input.terminal && input.consoleSize ? { consoleSize: { ...input.consoleSize } } : {}),
       user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length > 0 ? { additionalGids: [...input.user.additionalGids] } : {}) },
       args: [...input.args],
       env: [...input.env],
