@@ -686,7 +686,7 @@ export class ContainerEngine {
   /** Removes everything of a container that is not running: runtime state, mounts, snapshot, files. */
   async #destroy(r: ContainerRecord): Promise<void> {
     await this.#runtime(r).delete(r.Id, true).catch(() => {});
-    this.#o.network?.forget(r.Id);
+    await this.#o.network?.forget(r.Id).catch((e: unknown) => this.#logger.warn("network cleanup failed", { container: r.Id, error: asWharfError(e, "forget").message }));
     for (const m of await mountsUsing(this.paths.dir(r.Id))) await unmount(m);
     try {
       await this.#o.snapshotter.remove(r.Id);

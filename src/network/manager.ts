@@ -52,7 +52,8 @@ export interface ContainerNetwork {
   attach(c: ContainerView): Promise<NetworkNamespace>;
   detach(id: string): Promise<void>;
   restore(c: ContainerView): Promise<void>;
-  forget(id: string): void;
+  /** The container is gone: whatever of its network is left goes too. */
+  forget(id: string): Promise<void>;
 }
 
 /** Lookups into the container engine, given once it is open. */
@@ -481,7 +482,8 @@ export class NetworkManager implements ContainerNetwork {
     if ((c.HostConfig.ExtraHosts ?? []).some((h) => h.endsWith(":host-gateway"))) await this.#writeHosts(c, undefined);
   }
 
-  forget(id: string): void {
+  async forget(id: string): Promise<void> {
+    await this.detach(id);
     this.#configs.delete(id);
   }
 
@@ -509,6 +511,9 @@ export class NetworkManager implements ContainerNetwork {
       return { kind: "path", path: target.sandbox.Netns };
     }
     const netns = join(this.netnsDir, c.Id);
+    // A namespace left by a run that ended while the daemon was down (the sweep has not come yet).
+    await unmount(netns).catch(() => {});
+    await rm(netns, { force: true });
     const sandbox: Sandbox = { ContainerID: c.Id, Netns: netns, Endpoints: {}, Ports: [] };
     const live: Live = { sandbox, proxies: [] };
     const plans: EndpointPlan[] = [];
