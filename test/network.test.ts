@@ -299,6 +299,8 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
 
   test("published ports keep working while wharfd is down and are rebuilt after a crash", async () => {
     const port = await freePort();
+    await ok(d, ["network", "create", "--subnet", "10.99.80.0/24", "kept"]);
+    const defaultSubnet = (await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"])).trim();
     const quitPort = await freePort();
     await ok(d, ["run", "-d", "--name", "survivor", "-p", `${port}:80`, "busybox", ...HTTPD("alive")]);
     await ok(d, ["run", "-d", "--name", "quitter", "-p", `${quitPort}:80`, "busybox", "sh", "-c", "sleep 1; exit 3"]);
@@ -314,6 +316,10 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
     assert.equal(await fetchText("127.0.0.1", port), "alive\n");
     assert.equal((await ok(d, ["port", "survivor"])).trim(), `80/tcp -> 0.0.0.0:${port}`);
     assert.ok(!(await portIsFree(port)), "the restarted daemon holds the port again");
+    // Networks and the default bridge's subnet are records: the same after the restart.
+    assert.equal((await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "kept"])).trim(), "10.99.80.0/24");
+    assert.equal((await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"])).trim(), defaultSubnet);
+    await ok(d, ["network", "rm", "kept"]);
     // The quitter's port and namespace are gone; the one with a restart policy runs again, networked.
     assert.ok(await portIsFree(quitPort));
     assert.equal((await ok(d, ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"])).trim(), "exited 3");

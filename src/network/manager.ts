@@ -25,7 +25,7 @@ import { createNamespace, deleteLink, ensureBridge, hostBatch, hostRoutes, inNam
 import { applyNft, renderTable, tableName, type TablePort } from "./nft.js";
 import { portRequests, type PortRequest } from "./ports.js";
 import { openProxy, type PortProxy } from "./proxy.js";
-import type { ContainerNetworkConfig, ContainerView, Endpoint, EndpointRequest, NetworkRecord, PortMapping, Sandbox } from "./types.js";
+import type { ContainerNetworkConfig, ContainerView, Endpoint, EndpointRequest, NetworkRecord, Sandbox } from "./types.js";
 
 export interface NetworkOptions {
   readonly dataRoot: string;
@@ -559,12 +559,12 @@ export class NetworkManager implements ContainerNetwork {
     }
   }
 
-  async #bindPort(r: PortRequest, _target: string): Promise<PortProxy> {
+  async #bindPort(r: PortRequest, target: string): Promise<PortProxy> {
     const [first, last] = r.HostPorts;
     let lastError: unknown;
     for (let p = first; p <= last; p++) {
       try {
-        return await openProxy(r.Proto, r.HostIp, p, _target, r.ContainerPort);
+        return await openProxy(r.Proto, r.HostIp, p, target, r.ContainerPort);
       } catch (e) {
         lastError = e;
         if (!isKind(e, "conflict")) break;
@@ -755,7 +755,7 @@ export class NetworkManager implements ContainerNetwork {
     const out: string[] = [];
     if (search.length > 0) out.push(`search ${search.join(" ")}`);
     // --dns names the servers the embedded one forwards to in docker; here, they follow it.
-    out.push(`nameserver ${this.#plans.get(userNet.Id)!.gateway === undefined ? "" : formatIpv4(this.#plans.get(userNet.Id)!.gateway)}`);
+    out.push(`nameserver ${formatIpv4(this.#plans.get(userNet.Id)!.gateway)}`);
     for (const d of c.HostConfig.Dns) out.push(`nameserver ${d}`);
     if (options.length > 0) out.push(`options ${options.join(" ")}`);
     await writeFile(c.ResolvConfPath, out.join("\n") + "\n");
@@ -839,4 +839,3 @@ export function macOf(ip: number): string {
   return ["02", "42", ...[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
-export type { PortMapping };
