@@ -299,18 +299,38 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
 
   test("published ports keep working while wharfd is down and are rebuilt after a crash", async () => {
     const port = await freePort();
+    await ok(d, ["network", "create", "--subnet", "10.99.80.0/24", "kept"]);
+    const defaultSubnet = (await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"])).trim();
+    const quitPort = await freePort();
     await ok(d, ["run", "-d", "--name", "survivor", "-p", `${port}:80`, "busybox", ...HTTPD("alive")]);
+    await ok(d, ["run", "-d", "--name", "quitter", "-p", `${quitPort}:80`, "busybox", "sh", "-c", "sleep 1; exit 3"]);
+    await ok(d, ["run", "-d", "--name", "always", "--restart", "always", "-p", "80", "busybox", "sh", "-c", "sleep 1; exit 1"]);
     assert.equal(await fetchText("127.0.0.1", port), "alive\n");
     const crashed = d;
     process.kill(crashed.pid, "SIGKILL");
-    await sleep(300);
+    // The other two end while the daemon is down.
+    await sleep(1500);
     // The kernel rules need no daemon.
     assert.equal(await fetchText("127.0.0.1", port), "alive\n");
     d = await startWharfd({ root });
     assert.equal(await fetchText("127.0.0.1", port), "alive\n");
     assert.equal((await ok(d, ["port", "survivor"])).trim(), `80/tcp -> 0.0.0.0:${port}`);
     assert.ok(!(await portIsFree(port)), "the restarted daemon holds the port again");
-    assert.equal((await holdings(root, d.network)).dnat.length, 1);
+    // Networks and the default bridge's subnet are records: the same after the restart.
+    assert.equal((await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "kept"])).trim(), "10.99.80.0/24");
+    assert.equal((await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"])).trim(), defaultSubnet);
+    await ok(d, ["network", "rm", "kept"]);
+    // The quitter's port and namespace are gone; the one with a restart policy runs again, networked.
+    assert.ok(await portIsFree(quitPort));
+    assert.equal((await ok(d, ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"])).trim(), "exited 3");
+    let restarted = "";
+    for (let i = 0; i < 50 && !/^(running|restarting) [1-9]/.test(restarted); i++) {
+      await sleep(100);
+      restarted = (await ok(d, ["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "always"])).trim();
+    }
+    assert.match(restarted, /^(running|restarting) [1-9]/);
+    await ok(d, ["rm", "-f", "always", "quitter"]);
+    assert.equal((await settled(root, d.network)).dnat.length, 1);
     await ok(d, ["rm", "-f", "survivor"]);
     assert.deepEqual(await settled(root, d.network), NOTHING);
     assert.ok(await portIsFree(port));

@@ -729,7 +729,7 @@ export class ContainerEngine {
   async #destroy(r: ContainerRecord): Promise<void> {
     const runtime = this.#runtime(r);
     if (await runtime.hasState(r.Id)) await runtime.delete(r.Id, true).catch(() => {});
-    this.#o.network?.forget(r.Id);
+    await this.#o.network?.forget(r.Id).catch((e: unknown) => this.#logger.warn("network cleanup failed", { container: r.Id, error: asWharfError(e, "forget").message }));
     for (const m of await mountsUsing(this.paths.dir(r.Id))) await unmount(m);
     try {
       await this.#o.snapshotter.remove(r.Id);

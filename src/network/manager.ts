@@ -25,7 +25,7 @@ import { createNamespace, deleteLink, ensureBridge, hostBatch, hostRoutes, inNam
 import { applyNft, renderTable, tableName, type TablePort } from "./nft.js";
 import { portRequests, type PortRequest } from "./ports.js";
 import { openProxy, type PortProxy } from "./proxy.js";
-import type { ContainerNetworkConfig, ContainerView, Endpoint, EndpointRequest, NetworkRecord, PortMapping, Sandbox } from "./types.js";
+import type { ContainerNetworkConfig, ContainerView, Endpoint, EndpointRequest, NetworkRecord, Sandbox } from "./types.js";
 
 export interface NetworkOptions {
   readonly dataRoot: string;
@@ -52,7 +52,8 @@ export interface ContainerNetwork {
   attach(c: ContainerView): Promise<NetworkNamespace>;
   detach(id: string): Promise<void>;
   restore(c: ContainerView): Promise<void>;
-  forget(id: string): void;
+  /** The container is gone: whatever of its network is left goes too. */
+  forget(id: string): Promise<void>;
 }
 
 /** Lookups into the container engine, given once it is open. */
@@ -481,7 +482,8 @@ export class NetworkManager implements ContainerNetwork {
     if ((c.HostConfig.ExtraHosts ?? []).some((h) => h.endsWith(":host-gateway"))) await this.#writeHosts(c, undefined);
   }
 
-  forget(id: string): void {
+  async forget(id: string): Promise<void> {
+    await this.detach(id);
     this.#configs.delete(id);
   }
 
@@ -509,6 +511,9 @@ export class NetworkManager implements ContainerNetwork {
       return { kind: "path", path: target.sandbox.Netns };
     }
     const netns = join(this.netnsDir, c.Id);
+    // A namespace left by a run that ended while the daemon was down (the sweep has not come yet).
+    await unmount(netns).catch(() => {});
+    await rm(netns, { force: true });
     const sandbox: Sandbox = { ContainerID: c.Id, Netns: netns, Endpoints: {}, Ports: [] };
     const live: Live = { sandbox, proxies: [] };
     const plans: EndpointPlan[] = [];
@@ -559,12 +564,12 @@ export class NetworkManager implements ContainerNetwork {
     }
   }
 
-  async #bindPort(r: PortRequest, _target: string): Promise<PortProxy> {
+  async #bindPort(r: PortRequest, target: string): Promise<PortProxy> {
     const [first, last] = r.HostPorts;
     let lastError: unknown;
     for (let p = first; p <= last; p++) {
       try {
-        return await openProxy(r.Proto, r.HostIp, p, _target, r.ContainerPort);
+        return await openProxy(r.Proto, r.HostIp, p, target, r.ContainerPort);
       } catch (e) {
         lastError = e;
         if (!isKind(e, "conflict")) break;
@@ -755,7 +760,7 @@ export class NetworkManager implements ContainerNetwork {
     const out: string[] = [];
     if (search.length > 0) out.push(`search ${search.join(" ")}`);
     // --dns names the servers the embedded one forwards to in docker; here, they follow it.
-    out.push(`nameserver ${this.#plans.get(userNet.Id)!.gateway === undefined ? "" : formatIpv4(this.#plans.get(userNet.Id)!.gateway)}`);
+    out.push(`nameserver ${formatIpv4(this.#plans.get(userNet.Id)!.gateway)}`);
     for (const d of c.HostConfig.Dns) out.push(`nameserver ${d}`);
     if (options.length > 0) out.push(`options ${options.join(" ")}`);
     await writeFile(c.ResolvConfPath, out.join("\n") + "\n");
@@ -839,7 +844,6 @@ export function macOf(ip: number): string {
   return ["02", "42", ...[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
-export type { PortMapping };
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
