@@ -108,6 +108,7 @@ export class ContainerEngine {
   readonly #byId = new Map<string, Live>();
   readonly #names = new Map<string, string>();
   readonly #locks = new KeyedMutex();
+  readonly #cleanups = new Set<Promise<void>>();
   readonly #logger: Logger;
   #watcher: FSWatcher | undefined;
   #closed = false;
@@ -306,12 +307,16 @@ export class ContainerEngine {
     const runtime = this.#runtime(r);
     const rootfs = this.paths.rootfs(id);
     const bundle = this.paths.bundle(id);
+    const t0 = performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (name: string) => (phases[name] = Math.round((performance.now() - t0) * 10) / 10);
     await mkdir(rootfs, { recursive: true });
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     await mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 });
     // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
     if (await runtime.hasState(id)) await runtime.delete(id, true);
     if ((await mountsUsing(rootfs)).length === 0) await mountAll(await this.#o.snapshotter.mounts(id), rootfs);
+    mark("mounted");
     let monitorUp = false;
     let networkFailure: unknown;
     try {
@@ -328,6 +333,7 @@ export class ContainerEngine {
       }
       if (volumes.status === "rejected") throw volumes.reason;
       const netns = network.value;
+      mark("prepared");
       const spec = await this.#spec(r, rootfs, netns);
       // The bundle is made again at every start and read at once by the
       // runtime: it needs no fsync to survive a crash.
@@ -351,6 +357,7 @@ export class ContainerEngine {
         leaveStdinOpen: r.Config.OpenStdin && !r.Config.StdinOnce,
       });
       monitorUp = true;
+      mark("created");
       // Attachers waiting for stdin connect before the process runs, so no input is lost.
       const waiting = live.pendingStdin.splice(0);
       for (const w of waiting) {
@@ -361,10 +368,13 @@ export class ContainerEngine {
         }
       }
       await runtime.start(id);
+      mark("started");
       const pid = (await readPidFile(`${bundle}/pidfile`)) ?? 0;
       r.State = { ...freshStatus(), Status: "running", Running: true, Pid: pid, StartedAt: new Date().toISOString(), ...(r.State.Health ? { Health: { Status: "starting", FailingStreak: 0, Log: [] } } : {}) };
       if (r.Config.Healthcheck?.Test && r.Config.Healthcheck.Test[0] !== "NONE" && r.Config.Healthcheck.Test.length > 0) r.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
       await this.#save(r);
+      mark("saved");
+      this.#logger.debug("container started", { container: id, ...phases });
       this.#event("start", r);
       this.#armRotation(live);
       // A process that ended before the watch saw it is caught here.
@@ -492,6 +502,7 @@ export class ContainerEngine {
 
   async #exited(live: Live, code: number): Promise<void> {
     const r = live.record;
+    const t0 = performance.now();
     // The process is gone: its runtime state, root mount and network go side by side.
     const [oom] = await Promise.all([
       stat(`${this.paths.persist(r.Id)}/oom`).then(() => true, () => false),
@@ -502,8 +513,13 @@ export class ContainerEngine {
     if (live.rotateTimer) clearInterval(live.rotateTimer);
     const health = r.State.Health ? { Health: { ...r.State.Health, Status: "unhealthy" as const } } : {};
     r.State = { ...r.State, Status: "exited", Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString(), ...health };
-    await rm(this.paths.exitFile(r.Id), { force: true });
-    await this.#save(r);
+    // A container that is removed next needs no exited record: should the
+    // daemon stop first, the exit file left in place says what happened.
+    if (!r.HostConfig.AutoRemove) {
+      await rm(this.paths.exitFile(r.Id), { force: true });
+      await this.#save(r);
+    }
+    this.#logger.debug("container exited", { container: r.Id, exitCode: code, ms: Math.round(performance.now() - t0) });
     if (oom) this.#event("oom", r);
     this.#event("die", r, { exitCode: String(code) });
   }
@@ -707,6 +723,7 @@ export class ContainerEngine {
       if (!(await this.#awaitExit(live, 15_000))) throw wharfError("unavailable", `remove container ${r.Id}: the process did not exit after SIGKILL`);
     }
     let removedHere = false;
+    const t0 = performance.now();
     await this.#locks.run(r.Id, async () => {
       if (live.removed) return;
       removedHere = true;
@@ -719,6 +736,7 @@ export class ContainerEngine {
     });
     // A racing remover (auto-remove and a client's DELETE) waits for the first and reports nothing.
     if (!removedHere) return;
+    this.#logger.debug("container removed", { container: r.Id, ms: Math.round(performance.now() - t0) });
     this.#event("destroy", r);
     if (options.volumes) await this.#o.volumes?.removeAnonymous(r.Mounts);
     for (const w of live.removedWaiters.splice(0)) w();
@@ -729,16 +747,30 @@ export class ContainerEngine {
   async #destroy(r: ContainerRecord): Promise<void> {
     const runtime = this.#runtime(r);
     if (await runtime.hasState(r.Id)) await runtime.delete(r.Id, true).catch(() => {});
-    await this.#o.network?.forget(r.Id).catch((e: unknown) => this.#logger.warn("network cleanup failed", { container: r.Id, error: asWharfError(e, "forget").message }));
     for (const m of await mountsUsing(this.paths.dir(r.Id))) await unmount(m);
     try {
       await this.#o.snapshotter.remove(r.Id);
     } catch (e) {
       if (!isKind(e, "not-found")) throw e;
     }
-    await rm(this.paths.bundle(r.Id), { recursive: true, force: true });
-    await rm(this.paths.exitFile(r.Id), { force: true });
-    await rm(this.paths.dir(r.Id), { recursive: true, force: true });
+    // Without its record the container is gone: a daemon that stops before
+    // the rest is cleared finds a container dir without a record at start,
+    // and removes it as a half-created one. The rest is not waited for.
+    await rm(this.paths.record(r.Id), { force: true });
+    this.#cleanup(r.Id, async () => {
+      await this.#o.network?.forget(r.Id).catch((e: unknown) => this.#logger.warn("network cleanup failed", { container: r.Id, error: asWharfError(e, "forget").message }));
+      await rm(this.paths.bundle(r.Id), { recursive: true, force: true });
+      await rm(this.paths.exitFile(r.Id), { force: true });
+      await rm(this.paths.dir(r.Id), { recursive: true, force: true });
+    });
+  }
+
+  /** Work that follows a removal; close() waits for what is still under way. */
+  #cleanup(id: string, work: () => Promise<void>): void {
+    const p = work()
+      .catch((e: unknown) => this.#logger.warn("cleanup after removal failed", { container: id, error: asWharfError(e, "cleanup").message }))
+      .finally(() => this.#cleanups.delete(p));
+    this.#cleanups.add(p);
   }
 
   async rename(nameOrId: string, newName: string): Promise<void> {
@@ -889,9 +921,12 @@ export class ContainerEngine {
     }
   }
 
+  /** A container dir without a record: a create that never finished, or a removal the daemon did not see through. */
   async #repairHalfCreated(id: string): Promise<void> {
-    this.#logger.info("removing a half-created container", { container: id });
+    this.#logger.info("removing what is left of a container", { container: id });
+    for (const runtime of Object.values(this.runtimes)) if (await runtime.hasState(id)) await runtime.delete(id, true).catch(() => {});
     for (const m of await mountsUsing(this.paths.dir(id))) await unmount(m).catch(() => {});
+    await rm(this.paths.exitFile(id), { force: true });
     await this.#o.snapshotter.remove(id).catch(() => {});
     await rm(this.paths.bundle(id), { recursive: true, force: true });
     await rm(this.paths.dir(id), { recursive: true, force: true });
@@ -939,6 +974,7 @@ export class ContainerEngine {
       if (live.restartTimer) clearTimeout(live.restartTimer);
       if (live.rotateTimer) clearInterval(live.rotateTimer);
     }
+    await Promise.all(this.#cleanups);
   }
 }
 
