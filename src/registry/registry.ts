@@ -175,19 +175,30 @@ export class Registry {
 
   /** A monolithic upload (POST with `digest`): the body is the whole blob. */
   async putBlob(repo: RepositoryName, digest: Digest, body: Readable, length: number | undefined): Promise<BlobInfo> {
-    let info: BlobInfo;
+    const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length });
     try {
-      info = await writeBlob(this.storage.blobs, oneShotRef(repo), body, length === undefined ? { digest } : { digest, size: length });
+      for await (const chunk of body as AsyncIterable<Uint8Array>) await writer.write(chunk);
     } catch (e) {
-      if (isKind(e, "data-corrupt")) {
-        const sizeWrong = /size is/.test(e.message);
-        throw registryError(sizeWrong ? "SIZE_INVALID" : "DIGEST_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e, detail: { digest } });
-      }
+      await writer.abort().catch(() => {});
       if (isKind(e, "invalid-argument")) throw registryError("SIZE_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e });
       throw e;
     }
-    await this.#link(repo, info.digest);
-    return info;
+    // Under the digest's lock from commit to link, so a collection cannot take the blob in between.
+    return this.liveness.use([digest], async () => {
+      let info: BlobInfo;
+      try {
+        info = await writer.commit();
+      } catch (e) {
+        await writer.abort().catch(() => {});
+        if (isKind(e, "data-corrupt")) {
+          const sizeWrong = /size is/.test(e.message);
+          throw registryError(sizeWrong ? "SIZE_INVALID" : "DIGEST_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e, detail: { digest } });
+        }
+        throw e;
+      }
+      await this.#link(repo, info.digest);
+      return info;
+    });
   }
 
   async appendUpload(repo: RepositoryName, id: string, body: Readable, options: { range?: { start: number; end: number }; length?: number }): Promise<UploadStatus> {
@@ -195,9 +206,13 @@ export class Registry {
   }
 
   async finishUpload(repo: RepositoryName, id: string, digest: Digest, body: Readable | undefined, options: { range?: { start: number; end: number }; length?: number }): Promise<BlobInfo> {
-    const info = await this.uploads.finish(repo, id, digest, body, options);
-    await this.#link(repo, info.digest);
-    return info;
+    return this.uploads.finish(repo, id, digest, body, options, (commit) =>
+      this.liveness.use([digest], async () => {
+        const info = await commit();
+        await this.#link(repo, info.digest);
+        return info;
+      }),
+    );
   }
 
   async #link(repo: RepositoryName, digest: Digest): Promise<void> {

@@ -199,7 +199,15 @@ export class UploadSessions {
    * Appends the final chunk (if any) and commits the blob against `digest`.
    * A digest mismatch (DIGEST_INVALID) discards the upload: nothing is stored.
    */
-  async finish(repo: RepositoryName, id: string, digest: Digest, body: Readable | undefined, options: { range?: { start: number; end: number }; length?: number } = {}): Promise<BlobInfo> {
+  async finish(
+    repo: RepositoryName,
+    id: string,
+    digest: Digest,
+    body: Readable | undefined,
+    options: { range?: { start: number; end: number }; length?: number } = {},
+    /** Wraps the commit (the registry holds the digest's liveness lock around it). */
+    around: (commit: () => Promise<BlobInfo>) => Promise<BlobInfo> = (commit) => commit(),
+  ): Promise<BlobInfo> {
     return this.#run(repo, id, async (s, writer) => {
       if (options.range && options.range.start !== s.offset) throw registryError("RANGE_INVALID", `finish upload: the chunk starts at ${options.range.start}, the upload stands at ${s.offset}`);
       if (body) {
@@ -219,7 +227,7 @@ export class UploadSessions {
       s.done = true;
       this.#sessions.delete(s.id);
       try {
-        return await writer.commit({ digest });
+        return await around(() => writer.commit({ digest }));
       } catch (e) {
         await writer.abort().catch(() => {});
         if (isKind(e, "data-corrupt")) throw registryError("DIGEST_INVALID", `finish upload: ${e.message}`, { cause: e });
