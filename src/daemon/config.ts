@@ -2,6 +2,7 @@
 // dockerd's, so a docker administrator's habits (and unit files) carry over.
 import { isAbsolute, join, resolve } from "node:path";
 import { wharfError, type LogLevel } from "../internal/index.js";
+import { isLoopback, parseAddr } from "../registry/config.js";
 
 export const DEFAULT_DATA_ROOT = "/var/lib/wharf";
 export const DEFAULT_EXEC_ROOT = "/run/wharf";
@@ -15,6 +16,8 @@ export interface DaemonConfig {
   readonly pidfile: string;
   readonly logLevel: LogLevel;
   readonly debug: boolean;
+  /** Where to serve the image store over the OCI distribution API (loopback only); none by default. */
+  readonly registryAddr?: { readonly host: string; readonly port: number };
 }
 
 export type Invocation = { readonly kind: "run"; readonly config: DaemonConfig } | { readonly kind: "help" } | { readonly kind: "version" };
@@ -31,6 +34,7 @@ Options:
   -H, --host list          Daemon socket(s) to connect to (default ${DEFAULT_HOST})
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
+      --registry-addr string  Serve the image store over the OCI distribution API on this loopback address (127.0.0.1:5000)
   -v, --version            Print version information and quit
 `;
 
@@ -74,9 +78,9 @@ function parseBoolFlag(name: string, text: string): boolean {
   throw wharfError("invalid-argument", `invalid argument ${JSON.stringify(text)} for ${name}: expected true or false`);
 }
 
-type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level";
+type ValueFlag = "data-root" | "exec-root" | "host" | "pidfile" | "log-level" | "registry-addr";
 type BoolFlag = "debug" | "help" | "version";
-const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level" };
+const VALUE_FLAGS: Record<string, ValueFlag> = { "data-root": "data-root", "exec-root": "exec-root", host: "host", H: "host", pidfile: "pidfile", p: "pidfile", "log-level": "log-level", l: "log-level", "registry-addr": "registry-addr" };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version" };
 
 /** Parses wharfd's arguments; anything unknown or malformed throws invalid-argument with a one-line message. */
@@ -134,6 +138,14 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
       // -D wins over --log-level, as in dockerd.
       logLevel: debug ? "debug" : logLevel,
       debug,
+      ...(values["registry-addr"] !== undefined ? { registryAddr: parseRegistryAddr(values["registry-addr"]) } : {}),
     },
   };
+}
+
+/** The daemon's registry has no TLS or auth of its own: it listens on loopback only. */
+function parseRegistryAddr(text: string): { host: string; port: number } {
+  const addr = parseAddr(text);
+  if (!isLoopback(addr.host)) throw wharfError("invalid-argument", `invalid --registry-addr ${JSON.stringify(text)}: wharfd serves its registry on loopback addresses only (127.0.0.1:5000, [::1]:5000); use wharf registry serve with TLS and auth for other addresses`);
+  return addr;
 }

@@ -7,6 +7,7 @@ import { openImageStore } from "../image/index.js";
 import { EventBus, type Logger } from "../internal/index.js";
 import { openOverlaySnapshotter } from "../snapshot/index.js";
 import type { OpenedImages } from "./daemon.js";
+import { serveImageRegistry } from "./registry.js";
 
 interface Closable {
   close(): Promise<void> | void;
@@ -31,6 +32,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   return {
     images,
     ...(engine ? { containers: { containers: engine, execs: new ExecManager(engine), events } } : {}),
+    serveRegistry: (addr) => serveImageRegistry(images, dataRoot, addr, logger.with({ module: "registry" })),
     async close() {
       // Top down: the image store may still write through the others.
       for (const part of [engine, images, snapshotter, content]) if (part && canClose(part)) await part.close();
