@@ -20,6 +20,7 @@ import type { ManifestRecord, RegistryStorage, RepositoryIndex } from "./storage
 const TAGS = "_tags";
 const MANIFESTS = "_manifests";
 const LAYERS = "_layers";
+const READ_BUFFER = 128 * 1024;
 
 function missing(e: unknown): boolean {
   const code = errnoCode(e);
@@ -294,6 +295,7 @@ export async function openFsStorage(root: string, logger: Logger): Promise<Regis
   } catch (e) {
     throw asWharfError(e, `open registry storage ${JSON.stringify(root)}`);
   }
-  const blobs = await openLocalStore(join(root, "content"), { logger: logger.with({ module: "content" }) });
+  // 128 KiB reads: large blobs stream faster than with 64 KiB reads, and 16 pulls still fit in well under 100 MB.
+  const blobs = await openLocalStore(join(root, "content"), { logger: logger.with({ module: "content" }), readBufferSize: READ_BUFFER });
   return { blobs, repositories: new FsRepositoryIndex(repoRoot, logger) };
 }

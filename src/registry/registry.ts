@@ -17,6 +17,7 @@ import type { ManifestReference, RepositoryName, Tag } from "./names.js";
 import type { ManifestRecord, RegistryStorage } from "./storage.js";
 import { DEFAULT_UPLOAD_LIMITS, oneShotRef, UploadSessions, type UploadLimits, type UploadStatus } from "./uploads.js";
 import { compareNames } from "./fs-storage.js";
+import { pump } from "./pump.js";
 
 export interface RegistryLimits {
   /** The largest manifest accepted (413 above it). */
@@ -177,7 +178,7 @@ export class Registry {
   async putBlob(repo: RepositoryName, digest: Digest, body: Readable, length: number | undefined): Promise<BlobInfo> {
     const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length });
     try {
-      for await (const chunk of body as AsyncIterable<Uint8Array>) await writer.write(chunk);
+      await pump(writer, body as AsyncIterable<Uint8Array>);
     } catch (e) {
       await writer.abort().catch(() => {});
       if (isKind(e, "invalid-argument")) throw registryError("SIZE_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e });

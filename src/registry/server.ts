@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import { pipeline } from "node:stream/promises";
 import { MediaType, type Digest } from "../oci/index.js";
-import { nullLogger, type Logger } from "../internal/index.js";
+import { errnoCode, nullLogger, type Logger } from "../internal/index.js";
 import { openAuthorizer, type Access, type Authorizer } from "./auth.js";
 import { errorResponse, registryError } from "./errors.js";
 import { parseManifestReference, parseRepositoryName, parseRequestDigest, type ManifestReference, type RepositoryName } from "./names.js";
@@ -354,7 +354,9 @@ export function registryHandler(registry: Registry, options: Omit<ServerOptions,
       },
       (e: unknown) => {
         const r = errorResponse(e);
-        if (r.status >= 500) logger.error("request failed", { method: req.method, path: req.url, error: e });
+        // A client that goes away mid-transfer is not the registry's failure.
+        const gone = req.destroyed || res.destroyed || errnoCode(e) === "ERR_STREAM_PREMATURE_CLOSE" || errnoCode(e) === "ECONNRESET";
+        if (r.status >= 500 && !gone) logger.error("request failed", { method: req.method, path: req.url, error: e });
         else logger.debug("request refused", { method: req.method, path: req.url, status: r.status, code: r.code });
         if (res.headersSent) {
           res.destroy();

@@ -13,6 +13,7 @@ import type { Digest } from "../oci/index.js";
 import { isKind, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
 import { isRepositoryName, type RepositoryName } from "./names.js";
+import { pump } from "./pump.js";
 
 const REF_PREFIX = "registry-upload:";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -62,16 +63,6 @@ function parseRef(ref: string): { id: string; repo: RepositoryName } | undefined
 
 function unknownUpload(id: string): Error {
   return registryError("BLOB_UPLOAD_UNKNOWN", `blob upload ${JSON.stringify(id.slice(0, 80))} is unknown or expired`);
-}
-
-/** Streams a request body into a writer; the body's bytes must add up to `length` when given. */
-async function pump(writer: Writer, body: Readable | AsyncIterable<Uint8Array>): Promise<number> {
-  let n = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    n += chunk.length;
-    await writer.write(chunk);
-  }
-  return n;
 }
 
 export class UploadSessions {
@@ -181,7 +172,7 @@ export class UploadSessions {
       const expected = range ? range.end - range.start + 1 : length;
       let n: number;
       try {
-        n = await pump(writer, body);
+        n = await pump(writer, body as AsyncIterable<Uint8Array>);
       } catch (e) {
         await this.#drop(s);
         throw e;
@@ -214,7 +205,7 @@ export class UploadSessions {
         const expected = options.range ? options.range.end - options.range.start + 1 : options.length;
         let n: number;
         try {
-          n = await pump(writer, body);
+          n = await pump(writer, body as AsyncIterable<Uint8Array>);
         } catch (e) {
           await this.#drop(s);
           throw e;
