@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+# `bench/run.sh registry [--runs N]`: the registry against CNCF Distribution (bench/registry.ts).
+if [ "${1:-}" = "registry" ]; then shift; exec node dist/bench/registry.js "$@"; fi
 tarball=$(bash bench/make-debian.sh)
 exec node dist/bench/images.js --rootfs "$tarball" "$@"
