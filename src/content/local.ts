@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isDigest, type Digest } from "../oci/index.js";
 import { KeyedMutex, asWharfError, errnoCode, fsyncDir, nullLogger, wharfError, type Logger } from "../internal/index.js";
-import type { BlobInfo, Expected, IngestStatus, Store, Writer } from "./content.js";
+import type { BlobInfo, Expected, IngestStatus, ReaderOptions, Store, Writer } from "./content.js";
 import { DATA_FILE, blobPath, blobsDir, checkDigest, checkExpected, checkRef, checkSize, ingestDir, ingestRoot } from "./layout.js";
 import { openIngest, readRecord } from "./ingest.js";
 
@@ -72,7 +72,7 @@ export class LocalStore implements Store {
     }
   }
 
-  async reader(digest: Digest, range: { start?: number; end?: number } = {}): Promise<Readable> {
+  async reader(digest: Digest, range: { start?: number; end?: number } = {}, options: ReaderOptions = {}): Promise<Readable> {
     const action = `read blob ${JSON.stringify(digest)}`;
     const d = checkDigest(digest, action);
     const start = range.start === undefined ? 0 : checkSize(range.start, `${action}: range start`);
@@ -92,7 +92,8 @@ export class LocalStore implements Store {
       throw asWharfError(e, action);
     }
     // The stream owns the handle from here (autoClose), so a delete cannot cut a read short.
-    const buffer = this.#readBufferSize === undefined ? {} : { highWaterMark: this.#readBufferSize };
+    const size = options.bufferSize ?? this.#readBufferSize;
+    const buffer = size === undefined ? {} : { highWaterMark: size };
     return fh.createReadStream(end === undefined ? { start, ...buffer } : { start, end, ...buffer });
   }
 
