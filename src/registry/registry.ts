@@ -9,7 +9,7 @@
 // and descriptors whose bytes travel inline (`data`).
 import { Readable } from "node:stream";
 import { writeBlob, type BlobInfo } from "../content/index.js";
-import { Digester, DocumentError, digestAlgorithm, isIndexType, isManifestType, MediaType, parseDocument, type Descriptor, type Digest, type ParsedDocument } from "../oci/index.js";
+import { Digester, DocumentError, digestAlgorithm, isIndexType, isManifestType, parseDocument, type Descriptor, type Digest, type ParsedDocument } from "../oci/index.js";
 import { isKind, nullLogger, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
 import { Liveness } from "./liveness.js";
@@ -150,12 +150,6 @@ export class Registry {
   /** Like `blob`, but marks the blob as needed: a client that sees it exists will reference it. */
   async checkBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo> {
     return this.liveness.use([digest], () => this.blob(repo, digest));
-  }
-
-  async readBlob(repo: RepositoryName, digest: Digest, range?: { start: number; end: number }): Promise<{ info: BlobInfo; stream: Readable }> {
-    const info = await this.blob(repo, digest);
-    const stream = await this.storage.blobs.reader(digest, range ?? {});
-    return { info, stream };
   }
 
   /** Unlinks the blob from the repository; its bytes go when GC finds nothing else needs them. */
@@ -430,4 +424,3 @@ export class Registry {
   }
 }
 
-export const EMPTY_INDEX_MEDIA_TYPE = MediaType.OciIndex;

@@ -261,11 +261,6 @@ export class UploadSessions {
     return n;
   }
 
-  /** Digests cannot be known for open sessions; GC asks only whether any push is in flight. */
-  get active(): number {
-    return this.#sessions.size;
-  }
-
   async close(): Promise<void> {
     clearInterval(this.#timer);
     for (const s of this.#sessions.values()) {
