@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+# `bench/run.sh registry [--runs N]`: the registry against CNCF Distribution (bench/registry.ts).
+if [ "${1:-}" = "registry" ]; then shift; exec node dist/bench/registry.js "$@"; fi
 tarball=$(bash bench/make-debian.sh)
 # `bench/run.sh distribution [--runs N]`: the pull/push benchmark (bench/distribution.ts).
 if [ "${1:-}" = distribution ]; then shift; exec node dist/bench/distribution.js --rootfs "$tarball" "$@"; fi

@@ -25,13 +25,18 @@ export interface Expected {
   readonly size?: number;
 }
 
+export interface ReaderOptions {
+  /** Bytes per read; larger reads stream faster and hold more memory per reader. */
+  readonly bufferSize?: number;
+}
+
 /** Reads committed blobs. */
 export interface Provider {
   /** Throws WharfError not-found when absent. */
   info(digest: Digest): Promise<BlobInfo>;
   has(digest: Digest): Promise<boolean>;
   /** A stream of the blob's bytes, optionally from `start` to `end` (inclusive). Throws not-found. */
-  reader(digest: Digest, range?: { start?: number; end?: number }): Promise<Readable>;
+  reader(digest: Digest, range?: { start?: number; end?: number }, options?: ReaderOptions): Promise<Readable>;
   /** The whole blob; refuses blobs larger than `maxBytes` (invalid-argument). For JSON documents. */
   readAll(digest: Digest, maxBytes: number): Promise<Buffer>;
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isDigest, type Digest } from "../oci/index.js";
 import { KeyedMutex, asWharfError, errnoCode, fsyncDir, nullLogger, wharfError, type Logger } from "../internal/index.js";
-import type { BlobInfo, Expected, IngestStatus, Store, Writer } from "./content.js";
+import type { BlobInfo, Expected, IngestStatus, ReaderOptions, Store, Writer } from "./content.js";
 import { DATA_FILE, blobPath, blobsDir, checkDigest, checkExpected, checkRef, checkSize, ingestDir, ingestRoot } from "./layout.js";
 import { openIngest, readRecord } from "./ingest.js";
 
@@ -14,6 +14,8 @@ const ALGORITHMS = ["sha256", "sha512"] as const;
 
 export interface LocalStoreOptions {
   readonly logger?: Logger;
+  /** Bytes per read of a blob reader (Node's default, 64 KiB, when absent); the registry serves large blobs with larger reads. */
+  readonly readBufferSize?: number;
 }
 
 /** Opens (creating if needed) the store under `root`. Run `cleanupIngests` at startup to repair leftovers. */
@@ -24,7 +26,7 @@ export async function openLocalStore(root: string, options: LocalStoreOptions = 
   } catch (e) {
     throw asWharfError(e, `open content store ${JSON.stringify(root)}`);
   }
-  return new LocalStore(root, options.logger ?? nullLogger);
+  return new LocalStore(root, options.logger ?? nullLogger, options.readBufferSize);
 }
 
 function notFound(digest: Digest, action: string, cause: unknown): never {
@@ -38,10 +40,12 @@ export class LocalStore implements Store {
   readonly #locks = new KeyedMutex();
   /** Refs whose writer is open in this process: cleanup and abortIngest leave them alone. */
   readonly #held = new Set<string>();
+  readonly #readBufferSize: number | undefined;
 
-  constructor(root: string, logger: Logger) {
+  constructor(root: string, logger: Logger, readBufferSize?: number) {
     this.root = root;
     this.#logger = logger;
+    this.#readBufferSize = readBufferSize;
   }
 
   // ---- Provider ----------------------------------------------------------
@@ -68,7 +72,7 @@ export class LocalStore implements Store {
     }
   }
 
-  async reader(digest: Digest, range: { start?: number; end?: number } = {}): Promise<Readable> {
+  async reader(digest: Digest, range: { start?: number; end?: number } = {}, options: ReaderOptions = {}): Promise<Readable> {
     const action = `read blob ${JSON.stringify(digest)}`;
     const d = checkDigest(digest, action);
     const start = range.start === undefined ? 0 : checkSize(range.start, `${action}: range start`);
@@ -88,7 +92,9 @@ export class LocalStore implements Store {
       throw asWharfError(e, action);
     }
     // The stream owns the handle from here (autoClose), so a delete cannot cut a read short.
-    return fh.createReadStream(end === undefined ? { start } : { start, end });
+    const size = options.bufferSize ?? this.#readBufferSize;
+    const buffer = size === undefined ? {} : { highWaterMark: size };
+    return fh.createReadStream(end === undefined ? { start, ...buffer } : { start, end, ...buffer });
   }
 
   async readAll(digest: Digest, maxBytes: number): Promise<Buffer> {

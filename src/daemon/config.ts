@@ -3,6 +3,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { wharfError, type LogLevel } from "../internal/index.js";
 import { DEFAULT_CERTS_DIR, parseInsecureEntry, parseMirror, type RegistryConfig } from "../distribution/index.js";
+import { isLoopback, parseAddr } from "../registry/config.js";
 
 export const DEFAULT_DATA_ROOT = "/var/lib/wharf";
 export const DEFAULT_EXEC_ROOT = "/run/wharf";
@@ -24,6 +25,8 @@ export interface DaemonConfig {
   readonly network?: NetworkFlags;
   /** Mirrors, insecure registries and per-registry certificates for pull and push. */
   readonly registries?: RegistryConfig;
+  /** Where to serve the image store over the OCI distribution API (loopback only); none by default. */
+  readonly registryAddr?: { readonly host: string; readonly port: number };
 }
 
 export interface NetworkFlags {
@@ -56,6 +59,7 @@ Options:
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
       --registry-mirror list  Preferred Docker Hub mirror(s)
+      --registry-addr string  Serve the image store over the OCI distribution API on this loopback address (127.0.0.1:5000)
   -v, --version            Print version information and quit
       --bridge string      Name of the default network's bridge (default "wharf0")
       --bip string         Address and prefix of the default bridge (default: the first free subnet of the pools)
@@ -118,7 +122,8 @@ type ValueFlag =
   | "mtu"
   | "registry-mirror"
   | "insecure-registry"
-  | "certs-dir";
+  | "certs-dir"
+  | "registry-addr";
 const LIST_FLAGS = new Set<ValueFlag>(["registry-mirror", "insecure-registry"]);
 type BoolFlag = "debug" | "help" | "version" | "ip-forward";
 const VALUE_FLAGS: Record<string, ValueFlag> = {
@@ -140,6 +145,7 @@ const VALUE_FLAGS: Record<string, ValueFlag> = {
   "registry-mirror": "registry-mirror",
   "insecure-registry": "insecure-registry",
   "certs-dir": "certs-dir",
+  "registry-addr": "registry-addr",
 };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version", "ip-forward": "ip-forward" };
 
@@ -217,6 +223,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
         insecure: lists["insecure-registry"].map(parseInsecureEntry),
         certsDir: resolve(values["certs-dir"] ?? DEFAULT_CERTS_DIR),
       },
+      ...(values["registry-addr"] !== undefined ? { registryAddr: parseRegistryAddr(values["registry-addr"]) } : {}),
     },
   };
 }
@@ -241,4 +248,11 @@ function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, 
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw wharfError("invalid-argument", `invalid --mtu ${JSON.stringify(mtuText)}`);
   }
   return { ...(bridge !== undefined ? { bridge } : {}), ...(bip !== undefined ? { bip } : {}), pools, ...(mtu !== undefined ? { mtu } : {}), ipForward };
+}
+
+/** The daemon's registry has no TLS or auth of its own: it listens on loopback only. */
+function parseRegistryAddr(text: string): { host: string; port: number } {
+  const addr = parseAddr(text);
+  if (!isLoopback(addr.host)) throw wharfError("invalid-argument", `invalid --registry-addr ${JSON.stringify(text)}: wharfd serves its registry on loopback addresses only (127.0.0.1:5000, [::1]:5000); use wharf registry serve with TLS and auth for other addresses`);
+  return addr;
 }

@@ -49,6 +49,8 @@ export interface OpenedImages {
   readonly builds?: BuildService;
   /** Pull, push and login, when the parts include a registry client. */
   readonly distribution?: DistributionDeps;
+  /** Serves the image store over the OCI distribution API (`--registry-addr`), when the parts can. */
+  serveRegistry?(addr: { host: string; port: number }): Promise<{ close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -99,6 +101,11 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       await server.listen(socket);
       cleanups.push(() => rm(socket, { force: true }));
       logger.info("API listening", { socket });
+    }
+    if (config.registryAddr) {
+      if (!opened.serveRegistry) throw asWharfError(new Error("this image store cannot be served as a registry"), "--registry-addr");
+      const registry = await opened.serveRegistry(config.registryAddr);
+      cleanups.push(() => registry.close());
     }
   } catch (e) {
     await server?.close(0);

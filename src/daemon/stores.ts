@@ -13,6 +13,7 @@ import { VolumeStore } from "../volume/index.js";
 import type { OpenedImages } from "./daemon.js";
 import { Distribution } from "../distribution/index.js";
 import { unpackWhileDownloading } from "./pull-unpack.js";
+import { serveImageRegistry } from "./registry.js";
 
 interface Closable {
   close(): Promise<void> | void;
@@ -93,6 +94,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
           },
         }
       : {}),
+    serveRegistry: (addr) => serveImageRegistry(images, dataRoot, addr, logger.with({ module: "registry" })),
     async close() {
       health?.close();
       // Top down: the image store may still write through the others.

@@ -9,8 +9,8 @@
 // `_` folders can never collide with a nested repository. Every path is built
 // from a parsed RepositoryName, Tag or Digest. Records are written atomically;
 // this process is their only writer, so they are cached in memory once read.
-import { mkdir, readdir, readFile, rm, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { openLocalStore } from "../content/index.js";
 import { digestAlgorithm, digestHex, isDigest, parseDigest, type Digest } from "../oci/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
@@ -20,6 +20,7 @@ import type { ManifestRecord, RegistryStorage, RepositoryIndex } from "./storage
 const TAGS = "_tags";
 const MANIFESTS = "_manifests";
 const LAYERS = "_layers";
+const READ_BUFFER = 128 * 1024;
 
 function missing(e: unknown): boolean {
   const code = errnoCode(e);
@@ -242,9 +243,20 @@ export class FsRepositoryIndex implements RepositoryIndex {
     }
   }
 
+  /**
+   * A link is an empty file, created without fsync: a crash can only lose
+   * the link (the client pushes the blob again, which the content store
+   * stores once), never make a link point at bytes that are not there.
+   */
   async linkBlob(repo: RepositoryName, digest: Digest): Promise<void> {
     if (await this.hasBlob(repo, digest)) return;
-    await writeFileAtomic(this.#linkPath(repo, digest), "", { mkdir: true });
+    const path = this.#linkPath(repo, digest);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, "", { flag: "a" });
+    } catch (e) {
+      throw asWharfError(e, `link blob ${repo}@${digest}`);
+    }
     this.#repo(repo).links.add(digest);
   }
 
@@ -294,6 +306,7 @@ export async function openFsStorage(root: string, logger: Logger): Promise<Regis
   } catch (e) {
     throw asWharfError(e, `open registry storage ${JSON.stringify(root)}`);
   }
-  const blobs = await openLocalStore(join(root, "content"), { logger: logger.with({ module: "content" }) });
+  // 128 KiB reads: large blobs stream faster than with 64 KiB reads, and 16 pulls still fit in well under 100 MB.
+  const blobs = await openLocalStore(join(root, "content"), { logger: logger.with({ module: "content" }), readBufferSize: READ_BUFFER });
   return { blobs, repositories: new FsRepositoryIndex(repoRoot, logger) };
 }

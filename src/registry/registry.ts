@@ -9,7 +9,7 @@
 // and descriptors whose bytes travel inline (`data`).
 import { Readable } from "node:stream";
 import { writeBlob, type BlobInfo } from "../content/index.js";
-import { Digester, DocumentError, digestAlgorithm, isIndexType, isManifestType, MediaType, parseDocument, type Descriptor, type Digest, type ParsedDocument } from "../oci/index.js";
+import { Digester, DocumentError, digestAlgorithm, isIndexType, isManifestType, parseDocument, type Descriptor, type Digest, type ParsedDocument } from "../oci/index.js";
 import { isKind, nullLogger, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
 import { Liveness } from "./liveness.js";
@@ -17,6 +17,7 @@ import type { ManifestReference, RepositoryName, Tag } from "./names.js";
 import type { ManifestRecord, RegistryStorage } from "./storage.js";
 import { DEFAULT_UPLOAD_LIMITS, oneShotRef, UploadSessions, type UploadLimits, type UploadStatus } from "./uploads.js";
 import { compareNames } from "./fs-storage.js";
+import { pump } from "./pump.js";
 
 export interface RegistryLimits {
   /** The largest manifest accepted (413 above it). */
@@ -151,12 +152,6 @@ export class Registry {
     return this.liveness.use([digest], () => this.blob(repo, digest));
   }
 
-  async readBlob(repo: RepositoryName, digest: Digest, range?: { start: number; end: number }): Promise<{ info: BlobInfo; stream: Readable }> {
-    const info = await this.blob(repo, digest);
-    const stream = await this.storage.blobs.reader(digest, range ?? {});
-    return { info, stream };
-  }
-
   /** Unlinks the blob from the repository; its bytes go when GC finds nothing else needs them. */
   async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {
     this.#requireDelete("delete blob");
@@ -175,19 +170,30 @@ export class Registry {
 
   /** A monolithic upload (POST with `digest`): the body is the whole blob. */
   async putBlob(repo: RepositoryName, digest: Digest, body: Readable, length: number | undefined): Promise<BlobInfo> {
-    let info: BlobInfo;
+    const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length });
     try {
-      info = await writeBlob(this.storage.blobs, oneShotRef(repo), body, length === undefined ? { digest } : { digest, size: length });
+      await pump(writer, body as AsyncIterable<Uint8Array>);
     } catch (e) {
-      if (isKind(e, "data-corrupt")) {
-        const sizeWrong = /size is/.test(e.message);
-        throw registryError(sizeWrong ? "SIZE_INVALID" : "DIGEST_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e, detail: { digest } });
-      }
+      await writer.abort().catch(() => {});
       if (isKind(e, "invalid-argument")) throw registryError("SIZE_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e });
       throw e;
     }
-    await this.#link(repo, info.digest);
-    return info;
+    // Under the digest's lock from commit to link, so a collection cannot take the blob in between.
+    return this.liveness.use([digest], async () => {
+      let info: BlobInfo;
+      try {
+        info = await writer.commit();
+      } catch (e) {
+        await writer.abort().catch(() => {});
+        if (isKind(e, "data-corrupt")) {
+          const sizeWrong = /size is/.test(e.message);
+          throw registryError(sizeWrong ? "SIZE_INVALID" : "DIGEST_INVALID", `upload blob ${digest}: ${e.message}`, { cause: e, detail: { digest } });
+        }
+        throw e;
+      }
+      await this.#link(repo, info.digest);
+      return info;
+    });
   }
 
   async appendUpload(repo: RepositoryName, id: string, body: Readable, options: { range?: { start: number; end: number }; length?: number }): Promise<UploadStatus> {
@@ -195,9 +201,13 @@ export class Registry {
   }
 
   async finishUpload(repo: RepositoryName, id: string, digest: Digest, body: Readable | undefined, options: { range?: { start: number; end: number }; length?: number }): Promise<BlobInfo> {
-    const info = await this.uploads.finish(repo, id, digest, body, options);
-    await this.#link(repo, info.digest);
-    return info;
+    return this.uploads.finish(repo, id, digest, body, options, (commit) =>
+      this.liveness.use([digest], async () => {
+        const info = await commit();
+        await this.#link(repo, info.digest);
+        return info;
+      }),
+    );
   }
 
   async #link(repo: RepositoryName, digest: Digest): Promise<void> {
@@ -414,4 +424,3 @@ export class Registry {
   }
 }
 
-export const EMPTY_INDEX_MEDIA_TYPE = MediaType.OciIndex;

@@ -13,6 +13,7 @@ import type { Digest } from "../oci/index.js";
 import { isKind, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
 import { isRepositoryName, type RepositoryName } from "./names.js";
+import { pump } from "./pump.js";
 
 const REF_PREFIX = "registry-upload:";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -62,16 +63,6 @@ function parseRef(ref: string): { id: string; repo: RepositoryName } | undefined
 
 function unknownUpload(id: string): Error {
   return registryError("BLOB_UPLOAD_UNKNOWN", `blob upload ${JSON.stringify(id.slice(0, 80))} is unknown or expired`);
-}
-
-/** Streams a request body into a writer; the body's bytes must add up to `length` when given. */
-async function pump(writer: Writer, body: Readable | AsyncIterable<Uint8Array>): Promise<number> {
-  let n = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    n += chunk.length;
-    await writer.write(chunk);
-  }
-  return n;
 }
 
 export class UploadSessions {
@@ -181,7 +172,7 @@ export class UploadSessions {
       const expected = range ? range.end - range.start + 1 : length;
       let n: number;
       try {
-        n = await pump(writer, body);
+        n = await pump(writer, body as AsyncIterable<Uint8Array>);
       } catch (e) {
         await this.#drop(s);
         throw e;
@@ -199,14 +190,22 @@ export class UploadSessions {
    * Appends the final chunk (if any) and commits the blob against `digest`.
    * A digest mismatch (DIGEST_INVALID) discards the upload: nothing is stored.
    */
-  async finish(repo: RepositoryName, id: string, digest: Digest, body: Readable | undefined, options: { range?: { start: number; end: number }; length?: number } = {}): Promise<BlobInfo> {
+  async finish(
+    repo: RepositoryName,
+    id: string,
+    digest: Digest,
+    body: Readable | undefined,
+    options: { range?: { start: number; end: number }; length?: number } = {},
+    /** Wraps the commit (the registry holds the digest's liveness lock around it). */
+    around: (commit: () => Promise<BlobInfo>) => Promise<BlobInfo> = (commit) => commit(),
+  ): Promise<BlobInfo> {
     return this.#run(repo, id, async (s, writer) => {
       if (options.range && options.range.start !== s.offset) throw registryError("RANGE_INVALID", `finish upload: the chunk starts at ${options.range.start}, the upload stands at ${s.offset}`);
       if (body) {
         const expected = options.range ? options.range.end - options.range.start + 1 : options.length;
         let n: number;
         try {
-          n = await pump(writer, body);
+          n = await pump(writer, body as AsyncIterable<Uint8Array>);
         } catch (e) {
           await this.#drop(s);
           throw e;
@@ -219,7 +218,7 @@ export class UploadSessions {
       s.done = true;
       this.#sessions.delete(s.id);
       try {
-        return await writer.commit({ digest });
+        return await around(() => writer.commit({ digest }));
       } catch (e) {
         await writer.abort().catch(() => {});
         if (isKind(e, "data-corrupt")) throw registryError("DIGEST_INVALID", `finish upload: ${e.message}`, { cause: e });
@@ -260,11 +259,6 @@ export class UploadSessions {
       await this.#blobs.abortIngest(ingest.ref).catch(() => {});
     }
     return n;
-  }
-
-  /** Digests cannot be known for open sessions; GC asks only whether any push is in flight. */
-  get active(): number {
-    return this.#sessions.size;
   }
 
   async close(): Promise<void> {
