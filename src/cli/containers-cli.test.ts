@@ -97,7 +97,7 @@ async function both(args: string[], stdinText = ""): Promise<{ w: Result; d: Res
 }
 
 /** docker's text with its name swapped for ours. */
-const asWharf = (text: string) => text.replaceAll("docker", "wharf").replaceAll("Docker", "wharf");
+const asWharf = (text: string) => text.replace(/docker(?![.\w])/g, "wharf");
 
 /** Runs both CLIs; asserts the same requests, output and status. Returns wharf's result. */
 async function sameAsDocker(args: string[], options: { stdin?: string; requests?: boolean | "unordered"; stderr?: boolean } = {}): Promise<Result> {
