@@ -38,8 +38,8 @@ interface Peer {
   cmd(args: string[]): [string, string[], NodeJS.ProcessEnv];
 }
 
-function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv): string {
-  const r = spawnSync(cmd, args, { env, maxBuffer: 1 << 26 });
+function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): string {
+  const r = spawnSync(cmd, args, { env, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: "SIGKILL" });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr?.toString()}`);
   return r.stdout.toString();
 }
@@ -125,8 +125,8 @@ async function main(): Promise<void> {
         };
         peers.push(podman);
         cleanups.push(async () => {
-          spawnSync("podman", [...base, "rm", "-af", "-t", "0"], { env });
-          spawnSync("podman", [...base, "system", "reset", "-f"], { env });
+          spawnSync("podman", [...base, "rm", "-af", "-t", "0"], { env, timeout: 180_000 });
+          spawnSync("podman", [...base, "system", "reset", "-f"], { env, timeout: 60_000 });
           await unmountBelow(root);
         });
       } catch (e) {
@@ -148,40 +148,20 @@ async function main(): Promise<void> {
     let runcN = 0;
     const runcOnce = () => sh("runc", ["--root", runcRoot, "run", "-b", bundle, `bench-${runcN++}`], process.env);
 
+    const progress = (what: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${what}\n`);
     const call = (p: Peer, args: string[]) => {
       const [cmd, argv, env] = p.cmd(args);
       return sh(cmd, argv, env);
     };
+    /**
+     * Containers started by the run stay until the end: dockerd here never finishes `rm -f` or
+     * `kill` of a running container (it waits for an exit it is not told of) and then stops
+     * answering, so every long-running container sleeps a bounded time and the final cleanup
+     * ends them through runc.
+     */
+    const SLEEP = "900";
     for (const p of peers) call(p, ["run", "--rm", "busybox", "true"]); // warm caches
     runcOnce();
-
-    // ---- run --rm busybox true
-    const runTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
-    const runcTimes: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      for (const p of peers) runTimes.get(p.name)!.push(timed(() => call(p, ["run", "--rm", "busybox", "true"])));
-      runcTimes.push(timed(runcOnce));
-    }
-
-    // ---- exec CONTAINER true
-    const execTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
-    const execTargets = new Map<string, string>();
-    for (const p of peers) execTargets.set(p.name, call(p, ["run", "-d", "busybox", "sleep", "100000"]).trim());
-    for (let i = 0; i < RUNS; i++) for (const p of peers) execTimes.get(p.name)!.push(timed(() => call(p, ["exec", execTargets.get(p.name)!, "true"])));
-    for (const p of peers) call(p, ["rm", "-f", execTargets.get(p.name)!]);
-
-    // ---- BURST × run -d
-    const burst = new Map<string, number>();
-    for (const p of peers) {
-      const ids: string[] = [];
-      burst.set(
-        p.name,
-        timed(() => {
-          for (let i = 0; i < BURST; i++) ids.push(call(p, ["run", "-d", "busybox", "sleep", "100000"]).trim());
-        }),
-      );
-      call(p, ["rm", "-f", ...ids]);
-    }
 
     // ---- memory of CONTAINERS running containers: the engine's processes only
     const memory = new Map<string, { idleKb: number; loadedKb: number; perContainerKb: number }>();
@@ -190,17 +170,53 @@ async function main(): Promise<void> {
       return [...(await pidsMatching(w.root, ["node", "conmon"]))];
     };
     for (const name of ["docker → dockerd", "wharf → wharfd"]) {
+      progress(`memory: ${name}`);
       const p = peers.find((x) => x.name === name)!;
       const idleKb = await rssKb(await enginePids(name));
       const ids: string[] = [];
-      for (let i = 0; i < CONTAINERS; i++) ids.push(call(p, ["run", "-d", "busybox", "sleep", "100000"]).trim());
+      for (let i = 0; i < CONTAINERS; i++) ids.push(call(p, ["run", "-d", "busybox", "sleep", SLEEP]).trim());
       await new Promise((r) => setTimeout(r, 2000));
       const loadedKb = await rssKb(await enginePids(name));
+      // idle counts what earlier phases left (dockerd's shims of killed containers): the delta is per container.
       memory.set(name, { idleKb, loadedKb, perContainerKb: (loadedKb - idleKb) / CONTAINERS });
-      for (let i = 0; i < ids.length; i += 25) call(p, ["rm", "-f", ...ids.slice(i, i + 25)]);
+      progress(`  ${name}: idle ${(idleKb / 1024).toFixed(0)} MB, ${CONTAINERS} running ${(loadedKb / 1024).toFixed(0)} MB`);
+    }
+
+    // ---- run --rm busybox true
+    progress("run --rm");
+    const runTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
+    const runcTimes: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      for (const p of peers) runTimes.get(p.name)!.push(timed(() => call(p, ["run", "--rm", "busybox", "true"])));
+      runcTimes.push(timed(runcOnce));
+    }
+
+    // ---- exec CONTAINER true
+    for (const p of peers) progress(`  ${p.name}: ${median(runTimes.get(p.name)!).toFixed(0)} ms`);
+    progress(`  runc: ${median(runcTimes).toFixed(0)} ms`);
+    progress("exec");
+    const execTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
+    const execTargets = new Map<string, string>();
+    for (const p of peers) execTargets.set(p.name, call(p, ["run", "-d", "busybox", "sleep", SLEEP]).trim());
+    for (let i = 0; i < RUNS; i++) for (const p of peers) execTimes.get(p.name)!.push(timed(() => call(p, ["exec", execTargets.get(p.name)!, "true"])));
+
+    // ---- BURST × run -d
+    for (const p of peers) progress(`  ${p.name}: ${median(execTimes.get(p.name)!).toFixed(0)} ms`);
+    progress(`${BURST}× run -d`);
+    const burst = new Map<string, number>();
+    for (const p of peers) {
+      const ids: string[] = [];
+      burst.set(
+        p.name,
+        timed(() => {
+          for (let i = 0; i < BURST; i++) ids.push(call(p, ["run", "-d", "busybox", "sleep", SLEEP]).trim());
+        }),
+      );
     }
 
     // ---- the CLI's own start
+    for (const p of peers) progress(`  ${p.name}: ${burst.get(p.name)!.toFixed(0)} ms`);
+    progress("start-up");
     const startup = { node: [] as number[], version: [] as number[], runHelp: [] as number[], dockerVersion: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       startup.node.push(timed(() => sh(process.execPath, ["-e", ""], process.env)));
@@ -243,31 +259,37 @@ async function main(): Promise<void> {
     await writeFile(join(projectRoot, "bench", "results", `containers-${results.time.replace(/[:.]/g, "-")}.json`), JSON.stringify(results, null, 2) + "\n");
   } finally {
     for (const c of cleanups) await c();
-    for (const daemon of [wharfd, dockerd]) {
-      if (!daemon) continue;
-      // Containers outlive wharfd: remove what is left through the daemon first.
-      spawnSync("sh", ["-c", `docker ps -aq | xargs -r docker rm -f`], { env: daemon.env, stdio: "ignore" });
-      await daemon.stop();
-    }
+    if (wharfd) spawnSync("sh", ["-c", `docker ps -aq | xargs -r -n 10 docker rm -f`], { env: wharfd.env, stdio: "ignore", timeout: 120_000 });
+    killLeftovers(join(work, "dockerd", "exec", "runtime-runc", "moby"));
+    for (const daemon of [wharfd, dockerd]) if (daemon) await daemon.stop();
     killLeftovers(join(work, "wharfd", "exec", "runc"));
+    killLeftovers(join(work, "dockerd", "exec", "runtime-runc", "moby"));
+    // containerd's shims outlive dockerd: end those of this run, found by their socket under `work`.
+    for (const pid of await pidsMatching(work, ["containerd-shim"])) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
     killLeftovers(join(work, "runc-root"));
     await unmountBelow(work);
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** Kills and deletes what runc still knows under `root`. */
-function killLeftovers(root: string): void {
+/** Kills (and, without `only`, deletes) what runc knows under `root`. */
+function killLeftovers(root: string, only?: readonly string[]): void {
   let ids: string[] = [];
   try {
     ids = execFileSync("runc", ["--root", root, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
   } catch {
     return;
   }
-  for (const id of ids) {
-    spawnSync("runc", ["--root", root, "kill", id, "KILL"], { stdio: "ignore" });
-    spawnSync("runc", ["--root", root, "delete", "--force", id], { stdio: "ignore" });
-  }
+  if (only) ids = ids.filter((id) => only.some((o) => id.startsWith(o)));
+  for (const id of ids) spawnSync("runc", ["--root", root, "kill", id, "KILL"], { stdio: "ignore" });
+  if (only) return;
+  for (const id of ids) spawnSync("runc", ["--root", root, "delete", "--force", id], { stdio: "ignore" });
 }
 
 await main();
