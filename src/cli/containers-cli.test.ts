@@ -31,14 +31,14 @@ function collect(stream: PassThrough): Promise<Buffer> {
   return new Promise((resolve) => stream.on("end", () => resolve(Buffer.concat(chunks))));
 }
 
-async function wharf(args: string[], stdinText = ""): Promise<Result> {
-  const stdout = new PassThrough();
+async function wharf(args: string[], stdinText = "", tty?: PassThrough): Promise<Result> {
+  const stdout = tty ?? new PassThrough();
   const stderr = new PassThrough();
   const stdin = new PassThrough();
   const out = collect(stdout);
   const err = collect(stderr);
   stdin.end(stdinText);
-  const status = await run(["-H", engine.host, ...args], { stdout, stderr, stdin, stdoutIsTTY: false, stdinIsTTY: false }, {});
+  const status = await run(["-H", engine.host, ...args], { stdout, stderr, stdin, stdoutIsTTY: tty !== undefined, stdinIsTTY: false }, {});
   stdout.end();
   stderr.end();
   const stdoutBytes = await out;
@@ -97,7 +97,7 @@ async function both(args: string[], stdinText = ""): Promise<{ w: Result; d: Res
 }
 
 /** docker's text with its name swapped for ours. */
-const asWharf = (text: string) => text.replaceAll("docker", "wharf").replaceAll("Docker", "wharf");
+const asWharf = (text: string) => text.replace(/docker(?![.\w])/g, "wharf");
 
 /** Runs both CLIs; asserts the same requests, output and status. Returns wharf's result. */
 async function sameAsDocker(args: string[], options: { stdin?: string; requests?: boolean | "unordered"; stderr?: boolean } = {}): Promise<Result> {
@@ -115,6 +115,8 @@ async function sameAsDocker(args: string[], options: { stdin?: string; requests?
 }
 
 const lastCreate = () => engine.state.created[engine.state.created.length - 1]!;
+/** The id the fake gave the last container created (from its start request). */
+const lastCreatedId = () => /\/containers\/([0-9a-f]{64})\/start/.exec([...engine.requests].reverse().find((r) => r.url.pathname.endsWith("/start"))!.url.pathname)![1]!;
 
 before(async () => {
   engine = await startFakeEngine();
@@ -193,6 +195,53 @@ describe("wharf run", () => {
   test("a name already in use is the daemon's conflict with status 125", async () => {
     const r = await sameAsDocker(["run", "--name", "taken", "busybox"]);
     assert.equal(r.status, 125);
+  });
+});
+
+describe("wharf run with a terminal and signals", () => {
+  /** A stdout that looks like a 40×120 terminal. */
+  function terminal(): PassThrough {
+    return Object.assign(new PassThrough(), { isTTY: true, rows: 40, columns: 120 });
+  }
+
+  test("-t: the raw stream goes to stdout as it is and the terminal's size reaches the container", async () => {
+    engine.state.resizes.length = 0;
+    const r = await wharf(["run", "-t", "busybox", "sh", "-c", "echo hi >&2"], "", terminal());
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(lastCreate().body["Tty"], true);
+    assert.equal(r.stdout, "hello\noops\n", "a tty has one stream: stderr's bytes arrive on stdout too");
+    assert.equal(r.stderr, "");
+    assert.deepEqual(engine.state.resizes, ["40x120"]);
+  });
+
+  test("exec -t sends the console size and resizes the exec", async () => {
+    engine.state.resizes.length = 0;
+    const r = await wharf(["exec", "-t", "web", "true"], "", terminal());
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(engine.state.execBodies[engine.state.execBodies.length - 1]!["ConsoleSize"], [40, 120]);
+    assert.deepEqual(engine.state.resizes, ["exec 40x120"]);
+  });
+
+  test("without -t the CLI's signals go to the container (sig-proxy), and its exit is the CLI's", async () => {
+    engine.state.signals.length = 0;
+    const running = wharf(["run", "busybox", "sleep", "1000"]);
+    for (let i = 0; i < 200 && !significant(engine.requests).slice(-1)[0]?.includes("/start "); i++) await new Promise((r) => setTimeout(r, 5));
+    process.emit("SIGUSR2", "SIGUSR2");
+    const r = await running;
+    assert.deepEqual(engine.state.signals, ["SIGUSR2"]);
+    assert.equal(r.status, 130);
+    assert.equal(process.listenerCount("SIGUSR2"), 0, "the proxy stops with the command");
+  });
+
+  test("--sig-proxy=false leaves signals alone", async () => {
+    engine.state.signals.length = 0;
+    const running = wharf(["run", "--sig-proxy=false", "busybox", "sleep", "1000"]);
+    for (let i = 0; i < 200 && !significant(engine.requests).slice(-1)[0]?.includes("/start "); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(process.listenerCount("SIGUSR2"), 0);
+    await wharf(["kill", "-s", "TERM", lastCreatedId()]);
+    const r = await running;
+    assert.deepEqual(engine.state.signals, ["TERM"]);
+    assert.equal(r.status, 130);
   });
 });
 

@@ -23,10 +23,12 @@ export interface FakeState {
   resizes: string[];
   execBodies: Record<string, unknown>[];
   uploads: { path: string; body: Buffer }[];
+  /** Signals `kill` delivered to running fake containers. */
+  signals: string[];
 }
 
 export function freshState(): FakeState {
-  return { created: [], started: [], pulled: [], stdin: Buffer.alloc(0), resizes: [], execBodies: [], uploads: [] };
+  return { created: [], started: [], pulled: [], stdin: Buffer.alloc(0), resizes: [], execBodies: [], uploads: [], signals: [] };
 }
 
 function frame(kind: 1 | 2, text: string): Buffer {
@@ -130,6 +132,7 @@ function behaviour(body: Record<string, unknown>): { out: string; err: string; s
 }
 
 const waiters = new Map<string, (status: number) => void>();
+const killers = new Map<string, (signal: string) => void>();
 const attached = new Map<string, Duplex>();
 const createdById = new Map<string, Record<string, unknown>>();
 
@@ -209,6 +212,15 @@ export function containerRoute(req: IncomingMessage, res: ServerResponse, url: U
         if (created) {
           const b = behaviour(created);
           const sock = attached.get(id);
+          // `sleep` runs until a signal comes (kill), then exits with 128 + 2.
+          if (((created["Cmd"] as string[] | null) ?? [])[0] === "sleep") {
+            killers.set(id, (signal) => {
+              state.signals.push(signal);
+              sock?.end();
+              waiters.get(id)?.(130);
+            });
+            return true;
+          }
           setTimeout(() => {
             if (sock) {
               if (b.out) sock.write(created["Tty"] ? b.out : frame(1, b.out));
@@ -279,6 +291,11 @@ export function containerRoute(req: IncomingMessage, res: ServerResponse, url: U
         json(res, 201, { Id: EXEC_ID });
         return true;
       }
+      case "kill":
+        killers.get(id)?.(q.get("signal") ?? "SIGKILL");
+        killers.delete(id);
+        empty(res, 204);
+        return true;
       default:
         empty(res, 204);
         return true;

@@ -1,5 +1,6 @@
 // `wharf`, the CLI: global flags, the command tree, help, and docker's way of
 // reporting errors (exit 125 for a malformed command line, 1 for a failure).
+import { isatty } from "node:tty";
 import { ConnectionError, DaemonError, EngineClient, resolveHost, WharfError } from "../api/client.js";
 import { CliError, write, type CliContext, type Command, type Io } from "./context.js";
 import { checkArgs, commandHelp, commandPath, flagErrorText, FlagError, flagUsages, helpColumns, parseArgs, useLine, type CommandSpec, type FlagSpec } from "./flags.js";
@@ -256,13 +257,19 @@ function resolve(argv: readonly string[]): { entry: Entry | undefined; path: str
   return { entry: child, path: [first, second], rest: tail };
 }
 
+/** Whether anything asked for process.stdin: making it costs start-up time most commands do not need. */
+let stdinUsed = false;
+
 function defaultIo(): Io {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    get stdin() {
+      stdinUsed = true;
+      return process.stdin;
+    },
     stdoutIsTTY: process.stdout.isTTY === true,
-    stdinIsTTY: process.stdin.isTTY === true,
+    stdinIsTTY: isatty(0),
   };
 }
 
@@ -380,6 +387,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   process.exitCode = await run(argv);
   // stdin may still be open (a terminal, or a pipe nobody read); it must not keep us alive.
+  if (!stdinUsed) return;
   process.stdin.unref?.();
   if (process.stdin.readableFlowing !== null || process.stdin.listenerCount("data") > 0) process.stdin.destroy();
 }

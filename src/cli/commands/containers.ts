@@ -398,7 +398,7 @@ async function getRaw(client: EngineClient, type: InspectType, name: string, siz
 /** docker's inspect output: a JSON array indented by four spaces, or each object through the template. */
 export async function printInspect(ctx: CliContext, objects: readonly Record<string, unknown>[], format: string, errors: readonly string[]): Promise<void> {
   if (format === "") {
-    await write(ctx.io.stdout, objects.length === 0 ? "[]\n" : JSON.stringify(objects, null, 4).replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) + "\n");
+    await write(ctx.io.stdout, objects.length === 0 ? "[]\n" : JSON.stringify(objects, null, 4) + "\n");
   } else {
     const tmpl = parseTemplate(format === "json" ? "{{json .}}" : format);
     let out = "";

@@ -1,0 +1,295 @@
+// Container benchmarks, side by side in one run on this machine:
+//
+//   docker → dockerd    the docker CLI against a reference dockerd (own socket, no networking)
+//   docker → wharfd     the docker CLI against wharfd
+//   wharf → wharfd      the wharf CLI against wharfd
+//   podman              podman with its own storage (runc, cgroupfs), when installed
+//   runc                runc alone on a prepared bundle: the floor
+//
+// for `run --rm busybox true`, `exec CONTAINER true`, 20 `run -d` in a row, and
+// the resident memory of 100 running containers (wharfd + conmons against
+// dockerd + containerd + shims). It also times the CLI's own start: node
+// alone, `wharf --version`, `wharf run --help`. Runs alternate between the
+// peers so that load on the machine falls on all of them alike.
+//
+// Prints a table and writes bench/results/containers-<time>.json.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { hasCommand, projectRoot, startDockerd, startWharfd, unmountBelow, type Daemon } from "../test/support/daemons.js";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "10" },
+    containers: { type: "string", default: "100" },
+    burst: { type: "string", default: "20" },
+  },
+});
+const RUNS = Number(values.runs);
+const CONTAINERS = Number(values.containers);
+const BURST = Number(values.burst);
+const WHARF = join(projectRoot, "bin", "wharf");
+
+interface Peer {
+  name: string;
+  /** The command line of one CLI call. */
+  cmd(args: string[]): [string, string[], NodeJS.ProcessEnv];
+}
+
+function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): string {
+  const r = spawnSync(cmd, args, { env, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: "SIGKILL" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr?.toString()}`);
+  return r.stdout.toString();
+}
+
+function timed(fn: () => void): number {
+  const start = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+/** Pids of processes whose command line contains `needle`. */
+async function pidsMatching(needle: string, names?: readonly string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, "utf8")).replaceAll("\0", " ");
+      if (!cmdline.includes(needle)) continue;
+      if (names) {
+        const comm = (await readFile(`/proc/${entry}/comm`, "utf8")).trim();
+        if (!names.some((n) => comm.startsWith(n))) continue;
+      }
+      out.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+async function rssKb(pids: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
+      if (m) total += Number(m[1]);
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), "wharf-bench-containers-"));
+  const tar = execFileSync("bash", [join(projectRoot, "scripts", "busybox-rootfs.sh")], { maxBuffer: 1 << 26 });
+  await writeFile(join(work, "busybox.tar"), tar);
+  let wharfd: Daemon | undefined;
+  let dockerd: Daemon | undefined;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    await mkdir(join(work, "wharfd"), { recursive: true });
+    await mkdir(join(work, "dockerd"), { recursive: true });
+    wharfd = await startWharfd({ root: join(work, "wharfd") });
+    dockerd = await startDockerd({ root: join(work, "dockerd") });
+    const w = wharfd;
+    const d = dockerd;
+    for (const daemon of [w, d]) execFileSync("docker", ["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: tar, env: daemon.env, stdio: ["pipe", "ignore", "inherit"] });
+    const dockerEnv = (daemon: Daemon) => ({ ...daemon.env, DOCKER_CONFIG: join(work, "docker-config") });
+    const peers: Peer[] = [
+      { name: "docker → dockerd", cmd: (args) => ["docker", args, dockerEnv(d)] },
+      { name: "docker → wharfd", cmd: (args) => ["docker", args, dockerEnv(w)] },
+      { name: "wharf → wharfd", cmd: (args) => [process.execPath, [WHARF, ...args], { ...process.env, WHARF_HOST: w.host }] },
+    ];
+    let podman: Peer | undefined;
+    if (hasCommand("podman")) {
+      const root = join(work, "podman");
+      await mkdir(join(root, "tmp"), { recursive: true });
+      // No CAP_SYS_RESOURCE here: podman's default raised rlimits cannot be set.
+      await writeFile(join(root, "containers.conf"), "[containers]\ndefault_ulimits = []\n");
+      const base = ["--root", join(root, "storage"), "--runroot", join(root, "run"), "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", join(root, "tmp")];
+      const env = { ...process.env, CONTAINERS_CONF: join(root, "containers.conf") };
+      try {
+        sh("podman", [...base, "import", "-c", 'CMD ["sh"]', join(work, "busybox.tar"), "busybox:latest"], env);
+        podman = {
+          name: "podman",
+          cmd: (args) => ["podman", [...base, ...(args[0] === "run" ? ["run", "--network", "none", ...args.slice(1)] : args)], env],
+        };
+        peers.push(podman);
+        cleanups.push(async () => {
+          spawnSync("podman", [...base, "rm", "-af", "-t", "0"], { env, timeout: 180_000 });
+          spawnSync("podman", [...base, "system", "reset", "-f"], { env, timeout: 60_000 });
+          await unmountBelow(root);
+        });
+      } catch (e) {
+        console.error(`podman skipped: ${(e as Error).message.split("\n")[0]}`);
+      }
+    }
+
+    // runc alone: a bundle of the busybox rootfs, `true` as the process.
+    const bundle = join(work, "runc-bundle");
+    await mkdir(join(bundle, "rootfs"), { recursive: true });
+    execFileSync("tar", ["-x", "-C", join(bundle, "rootfs"), "-f", join(work, "busybox.tar")]);
+    execFileSync("runc", ["spec", "-b", bundle]);
+    const spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as { process: { terminal: boolean; args: string[]; rlimits?: unknown }; root: { readonly: boolean } };
+    spec.process.terminal = false;
+    spec.process.args = ["true"];
+    delete spec.process.rlimits;
+    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
+    const runcRoot = join(work, "runc-root");
+    let runcN = 0;
+    const runcOnce = () => sh("runc", ["--root", runcRoot, "run", "-b", bundle, `bench-${runcN++}`], process.env);
+
+    const progress = (what: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${what}\n`);
+    const call = (p: Peer, args: string[]) => {
+      const [cmd, argv, env] = p.cmd(args);
+      return sh(cmd, argv, env);
+    };
+    /**
+     * Containers started by the run stay until the end: dockerd here never finishes `rm -f` or
+     * `kill` of a running container (it waits for an exit it is not told of) and then stops
+     * answering, so every long-running container sleeps a bounded time and the final cleanup
+     * ends them through runc.
+     */
+    const SLEEP = "900";
+    for (const p of peers) call(p, ["run", "--rm", "busybox", "true"]); // warm caches
+    runcOnce();
+
+    // ---- memory of CONTAINERS running containers: the engine's processes only
+    const memory = new Map<string, { idleKb: number; loadedKb: number; perContainerKb: number }>();
+    const enginePids = async (name: string): Promise<number[]> => {
+      if (name === "docker → dockerd") return [...(await pidsMatching(d.root, ["dockerd", "containerd"]))];
+      return [...(await pidsMatching(w.root, ["node", "conmon"]))];
+    };
+    for (const name of ["docker → dockerd", "wharf → wharfd"]) {
+      progress(`memory: ${name}`);
+      const p = peers.find((x) => x.name === name)!;
+      const idleKb = await rssKb(await enginePids(name));
+      const ids: string[] = [];
+      for (let i = 0; i < CONTAINERS; i++) ids.push(call(p, ["run", "-d", "busybox", "sleep", SLEEP]).trim());
+      await new Promise((r) => setTimeout(r, 2000));
+      const loadedKb = await rssKb(await enginePids(name));
+      // idle counts what earlier phases left (dockerd's shims of killed containers): the delta is per container.
+      memory.set(name, { idleKb, loadedKb, perContainerKb: (loadedKb - idleKb) / CONTAINERS });
+      progress(`  ${name}: idle ${(idleKb / 1024).toFixed(0)} MB, ${CONTAINERS} running ${(loadedKb / 1024).toFixed(0)} MB`);
+    }
+
+    // ---- run --rm busybox true
+    progress("run --rm");
+    const runTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
+    const runcTimes: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      for (const p of peers) runTimes.get(p.name)!.push(timed(() => call(p, ["run", "--rm", "busybox", "true"])));
+      runcTimes.push(timed(runcOnce));
+    }
+
+    // ---- exec CONTAINER true
+    for (const p of peers) progress(`  ${p.name}: ${median(runTimes.get(p.name)!).toFixed(0)} ms`);
+    progress(`  runc: ${median(runcTimes).toFixed(0)} ms`);
+    progress("exec");
+    const execTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
+    const execTargets = new Map<string, string>();
+    for (const p of peers) execTargets.set(p.name, call(p, ["run", "-d", "busybox", "sleep", SLEEP]).trim());
+    for (let i = 0; i < RUNS; i++) for (const p of peers) execTimes.get(p.name)!.push(timed(() => call(p, ["exec", execTargets.get(p.name)!, "true"])));
+
+    // ---- BURST × run -d
+    for (const p of peers) progress(`  ${p.name}: ${median(execTimes.get(p.name)!).toFixed(0)} ms`);
+    progress(`${BURST}× run -d`);
+    const burst = new Map<string, number>();
+    for (const p of peers) {
+      const ids: string[] = [];
+      burst.set(
+        p.name,
+        timed(() => {
+          for (let i = 0; i < BURST; i++) ids.push(call(p, ["run", "-d", "busybox", "sleep", SLEEP]).trim());
+        }),
+      );
+    }
+
+    // ---- the CLI's own start
+    for (const p of peers) progress(`  ${p.name}: ${burst.get(p.name)!.toFixed(0)} ms`);
+    progress("start-up");
+    const startup = { node: [] as number[], version: [] as number[], runHelp: [] as number[], dockerVersion: [] as number[] };
+    for (let i = 0; i < RUNS; i++) {
+      startup.node.push(timed(() => sh(process.execPath, ["-e", ""], process.env)));
+      startup.version.push(timed(() => sh(process.execPath, [WHARF, "--version"], process.env)));
+      startup.runHelp.push(timed(() => sh(process.execPath, [WHARF, "run", "--help"], process.env)));
+      startup.dockerVersion.push(timed(() => sh("docker", ["--version"], process.env)));
+    }
+
+    // ---- report
+    const base = (m: Map<string, number[]>) => median(m.get("docker → dockerd")!);
+    const rows: string[][] = [["measure", ...peers.map((p) => p.name), "runc", "docker→wharfd / docker", "wharf→wharfd / docker"]];
+    const ratio = (x: number, y: number) => (x / y).toFixed(2);
+    const line = (label: string, m: Map<string, number[]>, extra: string) => {
+      const b = base(m);
+      rows.push([label, ...peers.map((p) => `${median(m.get(p.name)!).toFixed(0)} ms`), extra, ratio(median(m.get("docker → wharfd")!), b), ratio(median(m.get("wharf → wharfd")!), b)]);
+    };
+    line("run --rm busybox true", runTimes, `${median(runcTimes).toFixed(0)} ms`);
+    line("exec CONTAINER true", execTimes, "");
+    const bd = burst.get("docker → dockerd")!;
+    rows.push([`${BURST}× run -d`, ...peers.map((p) => `${burst.get(p.name)!.toFixed(0)} ms`), "", ratio(burst.get("docker → wharfd")!, bd), ratio(burst.get("wharf → wharfd")!, bd)]);
+    const md = memory.get("docker → dockerd")!;
+    const mw = memory.get("wharf → wharfd")!;
+    rows.push([`RSS, ${CONTAINERS} running (engine only)`, `${(md.loadedKb / 1024).toFixed(0)} MB (${(md.perContainerKb / 1024).toFixed(2)} MB each)`, `${(mw.loadedKb / 1024).toFixed(0)} MB (${(mw.perContainerKb / 1024).toFixed(2)} MB each)`, "", ...(podman ? [""] : []), "", ratio(mw.loadedKb, md.loadedKb), ""]);
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+    console.log(
+      `\nCLI start: node alone ${median(startup.node).toFixed(0)} ms, wharf --version ${median(startup.version).toFixed(0)} ms, wharf run --help ${median(startup.runHelp).toFixed(0)} ms, docker --version ${median(startup.dockerVersion).toFixed(0)} ms`,
+    );
+    const results = {
+      time: new Date().toISOString(),
+      runs: RUNS,
+      runRm: Object.fromEntries([...runTimes].map(([k, v]) => [k, median(v)])),
+      runc: median(runcTimes),
+      exec: Object.fromEntries([...execTimes].map(([k, v]) => [k, median(v)])),
+      burst: Object.fromEntries(burst),
+      memory: Object.fromEntries(memory),
+      startup: Object.fromEntries(Object.entries(startup).map(([k, v]) => [k, median(v)])),
+    };
+    await mkdir(join(projectRoot, "bench", "results"), { recursive: true });
+    await writeFile(join(projectRoot, "bench", "results", `containers-${results.time.replace(/[:.]/g, "-")}.json`), JSON.stringify(results, null, 2) + "\n");
+  } finally {
+    for (const c of cleanups) await c();
+    if (wharfd) spawnSync("sh", ["-c", `docker ps -aq | xargs -r -n 10 docker rm -f`], { env: wharfd.env, stdio: "ignore", timeout: 120_000 });
+    killLeftovers(join(work, "dockerd", "exec", "runtime-runc", "moby"));
+    for (const daemon of [wharfd, dockerd]) if (daemon) await daemon.stop();
+    killLeftovers(join(work, "wharfd", "exec", "runc"));
+    killLeftovers(join(work, "dockerd", "exec", "runtime-runc", "moby"));
+    // containerd's shims outlive dockerd: end those of this run, found by their socket under `work`.
+    for (const pid of await pidsMatching(work, ["containerd-shim"])) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    killLeftovers(join(work, "runc-root"));
+    await unmountBelow(work);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Kills (and, without `only`, deletes) what runc knows under `root`. */
+function killLeftovers(root: string, only?: readonly string[]): void {
+  let ids: string[] = [];
+  try {
+    ids = execFileSync("runc", ["--root", root, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
+  } catch {
+    return;
+  }
+  if (only) ids = ids.filter((id) => only.some((o) => id.startsWith(o)));
+  for (const id of ids) spawnSync("runc", ["--root", root, "kill", id, "KILL"], { stdio: "ignore" });
+  if (only) return;
+  for (const id of ids) spawnSync("runc", ["--root", root, "delete", "--force", id], { stdio: "ignore" });
+}
+
+await main();
