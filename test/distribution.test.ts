@@ -313,6 +313,27 @@ test("push compresses an uncompressed layer once, streams it, then skips, mounts
   assert.ok(Object.values(memory.compressed).some((d) => d.digest === m1.layers[0]!.digest));
 });
 
+test("a streamed upload cut off mid-way is sent again from the compressed blob, which is kept", async (t) => {
+  const e = await engine(t);
+  const r = await registry(t);
+  await importLayer(e, `${r.host}/cut:v1`, { "etc/motd": "cut\n" }, 300_000);
+  let cut = false;
+  r.intercept = (req, _res, url) => {
+    if (!cut && req.method === "PATCH" && url.pathname.includes("/blobs/uploads/")) {
+      cut = true;
+      req.once("data", () => req.socket.destroy());
+      return true;
+    }
+    return false;
+  };
+  const [pushed] = await e.distribution.push(`${r.host}/cut:v1`);
+  assert.ok(cut);
+  const m = JSON.parse(r.manifests.get("cut")!.get("v1")!.bytes.toString()) as { layers: { digest: Digest }[] };
+  assert.equal(pushed!.digest, digestOf(r.manifests.get("cut")!.get("v1")!.bytes));
+  assert.ok(r.blobs.has(m.layers[0]!.digest));
+  assert.ok(await e.content.has(m.layers[0]!.digest));
+});
+
 test("a pulled image pushes back with the same manifest digest", async (t) => {
   const e = await engine(t);
   const r = await registry(t);

@@ -26,7 +26,8 @@ import {
   type Manifest,
   type Reference,
 } from "../oci/index.js";
-import { asWharfError, nullLogger, Semaphore, wharfError, type Logger } from "../internal/index.js";
+import { asWharfError, isKind, nullLogger, Semaphore, wharfError, type Logger } from "../internal/index.js";
+import { isNetworkError } from "./http.js";
 import type { Credentials } from "./auth.js";
 import type { RegistryClient, Repository } from "./client.js";
 import type { DistributionMemory } from "./memory.js";
@@ -299,16 +300,27 @@ export class Pusher {
     })();
     pump.catch(() => {});
     let digest: Digest | undefined;
-    try {
-      await repo.streamBlob(toRegistry, () => {
-        digest = digester.digest();
-        return digest;
-      }, signal);
+    const finish = async (): Promise<Descriptor> => {
       await pump;
-      const info = await writer.commit({ digest: digest! });
+      digest ??= digester.digest();
+      const info = await writer.commit({ digest });
       const desc: Descriptor = { mediaType: gzipTypeFor(manifestType), digest: info.digest, size: info.size };
       this.#o.memory.rememberCompressed(layer.diffId, desc);
       return desc;
+    };
+    try {
+      try {
+        await repo.streamBlob(toRegistry, () => (digest ??= digester.digest()), signal);
+      } catch (e) {
+        // The stream cannot be sent again, but the compression goes on into the content store; the stored blob is then uploaded with retries.
+        if (signal?.aborted || !(isNetworkError(e) || isKind(e, "unavailable"))) throw e;
+        this.#logger.debug("streamed upload failed; uploading the compressed blob", { diffId: layer.diffId, error: e });
+        toRegistry.resume();
+        const desc = await finish();
+        await this.#upload(repo, desc, layer, progress, signal);
+        return desc;
+      }
+      return await finish();
     } catch (e) {
       source.destroy();
       await writer.abort().catch(() => {});
