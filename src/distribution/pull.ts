@@ -154,7 +154,7 @@ export class Puller {
       const abort = new AbortController();
       const onAbort = () => abort.abort(signal!.reason);
       signal?.addEventListener("abort", onAbort, { once: true });
-      const slots = new Semaphore(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
+      const slots = new Slots(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
       const started: Promise<void>[] = [];
       try {
         for (const [i, l] of layers.entries()) {
@@ -244,7 +244,7 @@ export class Puller {
     repo: Repository,
     descriptor: Descriptor,
     lease: Lease,
-    slots: Semaphore,
+    slots: Slots,
     progress: Progress,
     signal: AbortSignal,
     earlies: StartedUnpack[],
@@ -261,7 +261,8 @@ export class Puller {
     // Registered before the first await, so a concurrent pull of the same blob joins this one.
     const done = (async () => {
       if (await this.#o.target.content.has(descriptor.digest)) return;
-      progress({ id, status: "Waiting" });
+      // Docker says "Waiting" only for layers queued behind the running downloads.
+      if (slots.full) progress({ id, status: "Waiting" });
       using _slot = await slots.acquire(signal);
       await this.#download(repo, descriptor, lease, progress, signal, earlies, earlyResults);
     })();
@@ -411,3 +412,36 @@ export class Puller {
   }
 }
 
+
+/** A semaphore that knows whether the next taker will wait (for docker's "Waiting" status). */
+export class Slots {
+  readonly #semaphore: Semaphore;
+  readonly #permits: number;
+  #taken = 0;
+  constructor(permits: number) {
+    this.#semaphore = new Semaphore(permits);
+    this.#permits = permits;
+  }
+  get full(): boolean {
+    return this.#taken >= this.#permits;
+  }
+  async acquire(signal?: AbortSignal): Promise<Disposable> {
+    this.#taken++;
+    let permit: Disposable;
+    try {
+      permit = await this.#semaphore.acquire(signal);
+    } catch (e) {
+      this.#taken--;
+      throw e;
+    }
+    let released = false;
+    return {
+      [Symbol.dispose]: () => {
+        if (released) return;
+        released = true;
+        this.#taken--;
+        permit[Symbol.dispose]();
+      },
+    };
+  }
+}

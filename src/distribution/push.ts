@@ -26,7 +26,8 @@ import {
   type Manifest,
   type Reference,
 } from "../oci/index.js";
-import { asWharfError, isKind, nullLogger, Semaphore, wharfError, type Logger } from "../internal/index.js";
+import { asWharfError, isKind, nullLogger, wharfError, type Logger } from "../internal/index.js";
+import { Slots } from "./pull.js";
 import { isNetworkError } from "./http.js";
 import type { Credentials } from "./auth.js";
 import type { RegistryClient, Repository } from "./client.js";
@@ -119,10 +120,10 @@ export class Pusher {
     // Layers are listed top first, as docker lists them.
     const layers = [...image.layers].reverse();
     for (const l of layers) progress({ id: shortId(l.diffId), status: "Preparing" });
-    const slots = new Semaphore(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
+    const slots = new Slots(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
     const pushed = new Map<Digest, Descriptor>();
     const work = layers.map(async (l) => {
-      progress({ id: shortId(l.diffId), status: "Waiting" });
+      if (slots.full) progress({ id: shortId(l.diffId), status: "Waiting" });
       using _slot = await slots.acquire(signal);
       pushed.set(l.diffId, await this.#pushLayer(repo, registryRepo, l, manifestType, progress, signal));
     });
