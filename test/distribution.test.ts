@@ -345,6 +345,18 @@ test("a pulled image pushes back with the same manifest digest", async (t) => {
   assert.equal(pushed!.digest, img.manifest);
 });
 
+test("push with every tag (an empty tag in the API) pushes each local tag of the repository", async (t) => {
+  const e = await engine(t);
+  const r = await registry(t);
+  await importLayer(e, `${r.host}/many:a`, { a: "1" });
+  await importLayer(e, `${r.host}/many:b`, { b: "2" });
+  await importLayer(e, `${r.host}/other:c`, { c: "3" });
+  const pushed = await e.distribution.push(`${r.host}/many`, { allTags: true });
+  assert.deepEqual(pushed.map((p) => p.reference.tag), ["a", "b"]);
+  assert.deepEqual([...r.manifests.get("many")!.keys()].filter((k) => !k.includes(":")).sort(), ["a", "b"]);
+  assert.equal(r.manifests.get("other"), undefined);
+});
+
 test("push of a name with no local image is a clear not-found", async (t) => {
   const e = await engine(t);
   const r = await registry(t);
