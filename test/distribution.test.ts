@@ -160,8 +160,10 @@ test("pull -a pulls every tag", async (t) => {
   const r = await registry(t);
   r.addImage("tags", "a", [await layerTar({ a: "1" })]);
   r.addImage("tags", "b", [await layerTar({ b: "1" })]);
-  const pulled = await e.distribution.pull(`${r.host}/tags`, { allTags: true });
+  const messages: ProgressMessage[] = [];
+  const pulled = await e.distribution.pull(`${r.host}/tags`, { allTags: true, progress: (m) => messages.push(m) });
   assert.deepEqual(pulled.map((p) => p.reference.tag), ["a", "b"]);
+  assert.deepEqual(messages.filter((m) => m.status.startsWith("Status:")).map((m) => m.status), [`Status: Downloaded newer image for ${r.host}/tags`]);
   await e.images.get(`${r.host}/tags:a`);
   await e.images.get(`${r.host}/tags:b`);
 });

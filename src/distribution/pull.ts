@@ -14,6 +14,7 @@
 // ingests of interrupted downloads, which the next pull continues.
 import {
   chainIds,
+  familiarName,
   familiarString,
   formatPlatform,
   hostPlatform,
@@ -94,14 +95,17 @@ export class Puller {
       const tags = await repo.tags(options.signal);
       if (tags.length === 0) throw wharfError("not-found", `no tags found for ${referenceName(ref)}`);
       const out: PulledImage[] = [];
-      for (const tag of tags) out.push(await this.#pullOne(repo, { domain: ref.domain, path: ref.path, tag }, options));
+      for (const tag of tags) out.push(await this.#pullOne(repo, { domain: ref.domain, path: ref.path, tag }, options, false));
+      // One status for the repository, as docker ends `pull -a`.
+      const fresh = out.some((p) => !p.upToDate);
+      options.progress?.({ status: `Status: ${fresh ? "Downloaded newer image" : "Image is up to date"} for ${familiarName(ref)}` });
       return out;
     }
     const one = ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: "latest" } : ref;
     return [await this.#pullOne(repo, one, options)];
   }
 
-  async #pullOne(repo: Repository, ref: Reference, options: PullOptions): Promise<PulledImage> {
+  async #pullOne(repo: Repository, ref: Reference, options: PullOptions, status = true): Promise<PulledImage> {
     const { signal } = options;
     const progress = options.progress ?? (() => {});
     const target = this.#o.target;
@@ -202,7 +206,7 @@ export class Puller {
         for (const l of layers) this.#o.memory.rememberRepository(l.descriptor.digest, referenceName(ref));
         const upToDate = before?.id === image.id && (ref.digest !== undefined || before.tags.some((t) => t.tag === ref.tag && t.path === ref.path && t.domain === ref.domain));
         progress({ status: `Digest: ${top.digest}` });
-        progress({ status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}` });
+        if (status) progress({ status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}` });
         return { reference: ref, id: image.id, digest: top.digest, upToDate };
       } finally {
         signal?.removeEventListener("abort", onAbort);
