@@ -16,6 +16,7 @@ import {
   chainIds,
   familiarName,
   familiarString,
+  formatReference,
   formatPlatform,
   hostPlatform,
   parseDocument,
@@ -194,7 +195,10 @@ export class Puller {
         }
         const before = await target.get(familiarString(ref)).catch(() => undefined);
         const repoDigest = `${referenceName(ref)}@${top.digest}`;
-        const image = await target.commitImage({
+        const tagged = before !== undefined && (ref.digest !== undefined || before.tags.some((t) => t.tag === ref.tag && t.path === ref.path && t.domain === ref.domain));
+        const same = before?.id === manifest.config.digest && tagged && (before.digests ?? []).some((d) => formatReference(d) === repoDigest);
+        // Nothing changed: no metadata write (what keeps a pull of a present image in milliseconds).
+        const image = same ? before : await target.commitImage({
           manifest: { mediaType: manifestMediaType, digest: manifestDigest, size: documents[documents.length - 1]!.bytes.length },
           config,
           configDigest: manifest.config.digest,
@@ -204,7 +208,7 @@ export class Puller {
         });
         recorded = true;
         for (const l of layers) this.#o.memory.rememberRepository(l.descriptor.digest, referenceName(ref));
-        const upToDate = before?.id === image.id && (ref.digest !== undefined || before.tags.some((t) => t.tag === ref.tag && t.path === ref.path && t.domain === ref.domain));
+        const upToDate = before?.id === image.id && tagged;
         progress({ status: `Digest: ${top.digest}` });
         if (status) progress({ status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}` });
         return { reference: ref, id: image.id, digest: top.digest, upToDate };
