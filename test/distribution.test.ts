@@ -359,6 +359,17 @@ test("push with every tag (an empty tag in the API) pushes each local tag of the
   assert.equal(r.manifests.get("other"), undefined);
 });
 
+test("a push the registry refuses before any byte is sent fails cleanly and can be retried with credentials", async (t) => {
+  const e = await engine(t);
+  const r = await registry(t);
+  r.auth = { kind: "bearer", username: "u", password: "p", anonymousPull: true };
+  await importLayer(e, `${r.host}/locked:v1`, { a: "1" }, 2_000_000);
+  for (let i = 0; i < 3; i++) await assert.rejects(e.distribution.push(`${r.host}/locked:v1`), (err) => isKind(err, "unauthorized"));
+  assert.deepEqual((await e.content.ingests()).map((x) => x.ref), []);
+  await e.distribution.push(`${r.host}/locked:v1`, { credentials: { username: "u", password: "p" } });
+  assert.ok(r.manifests.get("locked")?.has("v1"));
+});
+
 test("push of a name with no local image is a clear not-found", async (t) => {
   const e = await engine(t);
   const r = await registry(t);
