@@ -160,8 +160,10 @@ test("pull -a pulls every tag", async (t) => {
   const r = await registry(t);
   r.addImage("tags", "a", [await layerTar({ a: "1" })]);
   r.addImage("tags", "b", [await layerTar({ b: "1" })]);
-  const pulled = await e.distribution.pull(`${r.host}/tags`, { allTags: true });
+  const messages: ProgressMessage[] = [];
+  const pulled = await e.distribution.pull(`${r.host}/tags`, { allTags: true, progress: (m) => messages.push(m) });
   assert.deepEqual(pulled.map((p) => p.reference.tag), ["a", "b"]);
+  assert.deepEqual(messages.filter((m) => m.status.startsWith("Status:")).map((m) => m.status), [`Status: Downloaded newer image for ${r.host}/tags`]);
   await e.images.get(`${r.host}/tags:a`);
   await e.images.get(`${r.host}/tags:b`);
 });
@@ -313,6 +315,27 @@ test("push compresses an uncompressed layer once, streams it, then skips, mounts
   assert.ok(Object.values(memory.compressed).some((d) => d.digest === m1.layers[0]!.digest));
 });
 
+test("a streamed upload cut off mid-way is sent again from the compressed blob, which is kept", async (t) => {
+  const e = await engine(t);
+  const r = await registry(t);
+  await importLayer(e, `${r.host}/cut:v1`, { "etc/motd": "cut\n" }, 300_000);
+  let cut = false;
+  r.intercept = (req, _res, url) => {
+    if (!cut && req.method === "PATCH" && url.pathname.includes("/blobs/uploads/")) {
+      cut = true;
+      req.once("data", () => req.socket.destroy());
+      return true;
+    }
+    return false;
+  };
+  const [pushed] = await e.distribution.push(`${r.host}/cut:v1`);
+  assert.ok(cut);
+  const m = JSON.parse(r.manifests.get("cut")!.get("v1")!.bytes.toString()) as { layers: { digest: Digest }[] };
+  assert.equal(pushed!.digest, digestOf(r.manifests.get("cut")!.get("v1")!.bytes));
+  assert.ok(r.blobs.has(m.layers[0]!.digest));
+  assert.ok(await e.content.has(m.layers[0]!.digest));
+});
+
 test("a pulled image pushes back with the same manifest digest", async (t) => {
   const e = await engine(t);
   const r = await registry(t);
@@ -322,6 +345,29 @@ test("a pulled image pushes back with the same manifest digest", async (t) => {
   await e.images.tag(`${r.host}/src:v1`, `${target.host}/copy:v1`);
   const [pushed] = await e.distribution.push(`${target.host}/copy:v1`);
   assert.equal(pushed!.digest, img.manifest);
+});
+
+test("push with every tag (an empty tag in the API) pushes each local tag of the repository", async (t) => {
+  const e = await engine(t);
+  const r = await registry(t);
+  await importLayer(e, `${r.host}/many:a`, { a: "1" });
+  await importLayer(e, `${r.host}/many:b`, { b: "2" });
+  await importLayer(e, `${r.host}/other:c`, { c: "3" });
+  const pushed = await e.distribution.push(`${r.host}/many`, { allTags: true });
+  assert.deepEqual(pushed.map((p) => p.reference.tag), ["a", "b"]);
+  assert.deepEqual([...r.manifests.get("many")!.keys()].filter((k) => !k.includes(":")).sort(), ["a", "b"]);
+  assert.equal(r.manifests.get("other"), undefined);
+});
+
+test("a push the registry refuses before any byte is sent fails cleanly and can be retried with credentials", async (t) => {
+  const e = await engine(t);
+  const r = await registry(t);
+  r.auth = { kind: "bearer", username: "u", password: "p", anonymousPull: true };
+  await importLayer(e, `${r.host}/locked:v1`, { a: "1" }, 2_000_000);
+  for (let i = 0; i < 3; i++) await assert.rejects(e.distribution.push(`${r.host}/locked:v1`), (err) => isKind(err, "unauthorized"));
+  assert.deepEqual((await e.content.ingests()).map((x) => x.ref), []);
+  await e.distribution.push(`${r.host}/locked:v1`, { credentials: { username: "u", password: "p" } });
+  assert.ok(r.manifests.get("locked")?.has("v1"));
 });
 
 test("push of a name with no local image is a clear not-found", async (t) => {

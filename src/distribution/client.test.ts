@@ -97,6 +97,19 @@ test("bearer tokens are fetched with the operation's scope and reused for the ne
   assert.equal(tokenCall.authorization, "Basic " + Buffer.from("u:p").toString("base64"));
 });
 
+test("the next operation with the same credentials reuses the token; other credentials get their own", async (t) => {
+  const r = await registry(t);
+  r.auth = { kind: "bearer", username: "u", password: "p", anonymousPull: true };
+  r.addImage("app", "v1", [Buffer.from("layer")]);
+  const c = client();
+  await c.repository(r.host, "app", { purpose: "pull", credentials: { username: "u", password: "p" } }).getManifest("v1");
+  await c.repository(r.host, "app", { purpose: "pull", credentials: { username: "u", password: "p" } }).getManifest("v1");
+  assert.equal(r.tokenRequests.length, 1);
+  await c.repository(r.host, "app", { purpose: "pull" }).getManifest("v1");
+  assert.equal(r.tokenRequests.length, 2);
+  assert.equal(r.seen.filter((s) => s.url.startsWith("/token")).at(-1)!.authorization, undefined);
+});
+
 test("an expired token is fetched again", async (t) => {
   const r = await registry(t);
   r.auth = { kind: "bearer", username: "u", password: "p", expiresIn: 1 };

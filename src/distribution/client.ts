@@ -11,6 +11,7 @@
 // - an insecure registry that does not speak TLS is used over HTTP.
 // Digests are parsed types before they get here, so no unchecked text
 // becomes a URL.
+import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { digestOf, isIndexType, isValidTag, isManifestType, MAX_DOCUMENT_BYTES, MediaType, parseDigest, type Descriptor, type Digest } from "../oci/index.js";
@@ -95,6 +96,7 @@ export class RegistryClient {
   readonly retry: RetryPolicy;
   /** The endpoint that last worked for a registry, so the next operation does not probe again. */
   readonly #working = new Map<string, Endpoint>();
+  readonly #authorizers = new Map<string, Authorizer>();
 
   constructor(options: ClientOptions) {
     this.hosts = options.hosts;
@@ -107,6 +109,22 @@ export class RegistryClient {
     const remembered = this.#working.get(`${domain} ${options.purpose}`);
     if (remembered) endpoints.sort((a, b) => Number(b.host === remembered.host && b.scheme === remembered.scheme) - Number(a.host === remembered.host && a.scheme === remembered.scheme));
     return new Repository(this, domain, path, endpoints, options.credentials, (e) => this.#working.set(`${domain} ${options.purpose}`, e));
+  }
+
+  /**
+   * The authorizer of a host for given credentials, shared by every
+   * operation with the same ones, so the next pull reuses the tokens (and the
+   * challenge) of the last. Bounded: the oldest is dropped past 64.
+   */
+  authorizerFor(host: string, credentials: Credentials | undefined, fetcher: () => TokenFetcher): Authorizer {
+    const key = `${host}\0${credentials ? createHash("sha256").update(JSON.stringify(credentials)).digest("hex") : ""}`;
+    let a = this.#authorizers.get(key);
+    if (!a) {
+      a = new Authorizer(host, credentials, fetcher());
+      this.#authorizers.set(key, a);
+      if (this.#authorizers.size > 64) this.#authorizers.delete(this.#authorizers.keys().next().value!);
+    }
+    return a;
   }
 
   /** Checks credentials against a registry (`docker login`): resolves when it accepts them. */
@@ -153,7 +171,7 @@ export class Repository {
     if (!a) {
       // Mirrors get no credentials: they are meant for the hub.
       const credentials = this.endpoint.mirror ? undefined : this.#credentials;
-      a = new Authorizer(host, credentials, this.#tokenFetcher(host));
+      a = this.client.authorizerFor(host, credentials, () => this.#tokenFetcher(host));
       this.#authorizers.set(host, a);
     }
     return a;

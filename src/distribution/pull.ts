@@ -14,7 +14,9 @@
 // ingests of interrupted downloads, which the next pull continues.
 import {
   chainIds,
+  familiarName,
   familiarString,
+  formatReference,
   formatPlatform,
   hostPlatform,
   parseDocument,
@@ -94,14 +96,17 @@ export class Puller {
       const tags = await repo.tags(options.signal);
       if (tags.length === 0) throw wharfError("not-found", `no tags found for ${referenceName(ref)}`);
       const out: PulledImage[] = [];
-      for (const tag of tags) out.push(await this.#pullOne(repo, { domain: ref.domain, path: ref.path, tag }, options));
+      for (const tag of tags) out.push(await this.#pullOne(repo, { domain: ref.domain, path: ref.path, tag }, options, false));
+      // One status for the repository, as docker ends `pull -a`.
+      const fresh = out.some((p) => !p.upToDate);
+      options.progress?.({ status: `Status: ${fresh ? "Downloaded newer image" : "Image is up to date"} for ${familiarName(ref)}` });
       return out;
     }
     const one = ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: "latest" } : ref;
     return [await this.#pullOne(repo, one, options)];
   }
 
-  async #pullOne(repo: Repository, ref: Reference, options: PullOptions): Promise<PulledImage> {
+  async #pullOne(repo: Repository, ref: Reference, options: PullOptions, status = true): Promise<PulledImage> {
     const { signal } = options;
     const progress = options.progress ?? (() => {});
     const target = this.#o.target;
@@ -154,7 +159,7 @@ export class Puller {
       const abort = new AbortController();
       const onAbort = () => abort.abort(signal!.reason);
       signal?.addEventListener("abort", onAbort, { once: true });
-      const slots = new Semaphore(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
+      const slots = new Slots(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
       const started: Promise<void>[] = [];
       try {
         for (const [i, l] of layers.entries()) {
@@ -190,7 +195,10 @@ export class Puller {
         }
         const before = await target.get(familiarString(ref)).catch(() => undefined);
         const repoDigest = `${referenceName(ref)}@${top.digest}`;
-        const image = await target.commitImage({
+        const tagged = before !== undefined && (ref.digest !== undefined || before.tags.some((t) => t.tag === ref.tag && t.path === ref.path && t.domain === ref.domain));
+        const same = before?.id === manifest.config.digest && tagged && (before.digests ?? []).some((d) => formatReference(d) === repoDigest);
+        // Nothing changed: no metadata write (what keeps a pull of a present image in milliseconds).
+        const image = same ? before : await target.commitImage({
           manifest: { mediaType: manifestMediaType, digest: manifestDigest, size: documents[documents.length - 1]!.bytes.length },
           config,
           configDigest: manifest.config.digest,
@@ -200,9 +208,9 @@ export class Puller {
         });
         recorded = true;
         for (const l of layers) this.#o.memory.rememberRepository(l.descriptor.digest, referenceName(ref));
-        const upToDate = before?.id === image.id && (ref.digest !== undefined || before.tags.some((t) => t.tag === ref.tag && t.path === ref.path && t.domain === ref.domain));
+        const upToDate = before?.id === image.id && tagged;
         progress({ status: `Digest: ${top.digest}` });
-        progress({ status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}` });
+        if (status) progress({ status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}` });
         return { reference: ref, id: image.id, digest: top.digest, upToDate };
       } finally {
         signal?.removeEventListener("abort", onAbort);
@@ -244,7 +252,7 @@ export class Puller {
     repo: Repository,
     descriptor: Descriptor,
     lease: Lease,
-    slots: Semaphore,
+    slots: Slots,
     progress: Progress,
     signal: AbortSignal,
     earlies: StartedUnpack[],
@@ -261,7 +269,8 @@ export class Puller {
     // Registered before the first await, so a concurrent pull of the same blob joins this one.
     const done = (async () => {
       if (await this.#o.target.content.has(descriptor.digest)) return;
-      progress({ id, status: "Waiting" });
+      // Docker says "Waiting" only for layers queued behind the running downloads.
+      if (slots.full) progress({ id, status: "Waiting" });
       using _slot = await slots.acquire(signal);
       await this.#download(repo, descriptor, lease, progress, signal, earlies, earlyResults);
     })();
@@ -411,3 +420,36 @@ export class Puller {
   }
 }
 
+
+/** A semaphore that knows whether the next taker will wait (for docker's "Waiting" status). */
+export class Slots {
+  readonly #semaphore: Semaphore;
+  readonly #permits: number;
+  #taken = 0;
+  constructor(permits: number) {
+    this.#semaphore = new Semaphore(permits);
+    this.#permits = permits;
+  }
+  get full(): boolean {
+    return this.#taken >= this.#permits;
+  }
+  async acquire(signal?: AbortSignal): Promise<Disposable> {
+    this.#taken++;
+    let permit: Disposable;
+    try {
+      permit = await this.#semaphore.acquire(signal);
+    } catch (e) {
+      this.#taken--;
+      throw e;
+    }
+    let released = false;
+    return {
+      [Symbol.dispose]: () => {
+        if (released) return;
+        released = true;
+        this.#taken--;
+        permit[Symbol.dispose]();
+      },
+    };
+  }
+}

@@ -26,7 +26,9 @@ import {
   type Manifest,
   type Reference,
 } from "../oci/index.js";
-import { asWharfError, nullLogger, Semaphore, wharfError, type Logger } from "../internal/index.js";
+import { asWharfError, isKind, nullLogger, wharfError, type Logger } from "../internal/index.js";
+import { Slots } from "./pull.js";
+import { isNetworkError } from "./http.js";
 import type { Credentials } from "./auth.js";
 import type { RegistryClient, Repository } from "./client.js";
 import type { DistributionMemory } from "./memory.js";
@@ -118,10 +120,10 @@ export class Pusher {
     // Layers are listed top first, as docker lists them.
     const layers = [...image.layers].reverse();
     for (const l of layers) progress({ id: shortId(l.diffId), status: "Preparing" });
-    const slots = new Semaphore(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
+    const slots = new Slots(this.#o.concurrency ?? DEFAULT_CONCURRENCY);
     const pushed = new Map<Digest, Descriptor>();
     const work = layers.map(async (l) => {
-      progress({ id: shortId(l.diffId), status: "Waiting" });
+      if (slots.full) progress({ id: shortId(l.diffId), status: "Waiting" });
       using _slot = await slots.acquire(signal);
       pushed.set(l.diffId, await this.#pushLayer(repo, registryRepo, l, manifestType, progress, signal));
     });
@@ -224,6 +226,7 @@ export class Pusher {
         let sent = 0;
         let last = 0;
         const out = new PassThrough({ highWaterMark: 1 << 20 });
+        out.on("error", () => {}); // reported to the upload, which reads it
         void (async () => {
           try {
             for await (const chunk of (await content.reader(desc.digest)) as AsyncIterable<Buffer>) {
@@ -233,7 +236,8 @@ export class Pusher {
                 last = now;
                 progress({ id, status: "Pushing", current: sent, total: desc.size });
               }
-              if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+              if (!out.write(chunk)) await drainOrClose(out);
+          if (out.destroyed) throw wharfError("cancelled", "push: the upload stopped reading");
             }
             out.end();
           } catch (e) {
@@ -280,6 +284,8 @@ export class Pusher {
     const digester = new Digester();
     const writer = await content.writer(`push-${layer.diffId.replace(":", "-")}-${process.hrtime.bigint()}`);
     const toRegistry = new PassThrough({ highWaterMark: 1 << 20 });
+    // Its failures reach us through the pump and the upload; an 'error' event nobody listens to would end the daemon.
+    toRegistry.on("error", () => {});
     const pump = (async () => {
       let pending: Promise<void> = Promise.resolve();
       try {
@@ -288,7 +294,8 @@ export class Pusher {
           await pending;
           pending = writer.write(chunk);
           pending.catch(() => {});
-          if (!toRegistry.write(chunk)) await new Promise((r) => toRegistry.once("drain", r));
+          if (!toRegistry.write(chunk)) await drainOrClose(toRegistry);
+          if (toRegistry.destroyed) throw wharfError("cancelled", "push: the upload stopped reading");
         }
         await pending;
         toRegistry.end();
@@ -299,18 +306,31 @@ export class Pusher {
     })();
     pump.catch(() => {});
     let digest: Digest | undefined;
-    try {
-      await repo.streamBlob(toRegistry, () => {
-        digest = digester.digest();
-        return digest;
-      }, signal);
+    const finish = async (): Promise<Descriptor> => {
       await pump;
-      const info = await writer.commit({ digest: digest! });
+      digest ??= digester.digest();
+      const info = await writer.commit({ digest });
       const desc: Descriptor = { mediaType: gzipTypeFor(manifestType), digest: info.digest, size: info.size };
       this.#o.memory.rememberCompressed(layer.diffId, desc);
       return desc;
+    };
+    try {
+      try {
+        await repo.streamBlob(toRegistry, () => (digest ??= digester.digest()), signal);
+      } catch (e) {
+        // The stream cannot be sent again, but the compression goes on into the content store; the stored blob is then uploaded with retries.
+        if (signal?.aborted || !(isNetworkError(e) || isKind(e, "unavailable"))) throw e;
+        this.#logger.debug("streamed upload failed; uploading the compressed blob", { diffId: layer.diffId, error: e });
+        toRegistry.resume();
+        const desc = await finish();
+        await this.#upload(repo, desc, layer, progress, signal);
+        return desc;
+      }
+      return await finish();
     } catch (e) {
       source.destroy();
+      toRegistry.destroy();
+      await pump.catch(() => {});
       await writer.abort().catch(() => {});
       const d = digester.size > 0 && digest ? digest : undefined;
       this.#logger.debug("compressed upload failed", { diffId: layer.diffId, digest: d, error: e });
@@ -332,13 +352,15 @@ const GZIP_IN_FLIGHT = 3;
  */
 function parallelGzip(source: Readable, level: number, onRead: (bytes: number) => void): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
+  out.on("error", () => {}); // reported to the reader, which may have stopped reading
   void (async () => {
     const pending: Promise<Buffer>[] = [];
     let parts: Buffer[] = [];
     let size = 0;
     const emit = async (p: Promise<Buffer>) => {
       const chunk = await p;
-      if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+      if (!out.write(chunk)) await drainOrClose(out);
+          if (out.destroyed) throw wharfError("cancelled", "push: the upload stopped reading");
     };
     const cut = async () => {
       const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
@@ -365,4 +387,18 @@ function parallelGzip(source: Readable, level: number, onRead: (bytes: number) =
     }
   })();
   return out;
+}
+
+/** Waits until a stream takes more bytes, or is gone (a destroyed stream never drains). */
+function drainOrClose(stream: PassThrough): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
 }

@@ -53,6 +53,8 @@ export interface StoredImage {
   readonly manifest: Manifest;
   readonly config: ImageConfig;
   readonly tags: readonly Reference[];
+  /** `name@digest` references the image was pulled or pushed by. */
+  readonly digests?: readonly Reference[];
   readonly layers: readonly StoredLayer[];
 }
 
