@@ -110,7 +110,7 @@ export class BuildCache {
 /** Why a step missed the cache, in words: which input differs from the last build of the same step. */
 export function explainMiss(previous: CacheRecord | undefined, parent: string, inputs: Readonly<Record<string, string>>, parentWasHit: boolean): string {
   if (!previous) return "no earlier build of this step";
-  if (previous.parent !== parent) return parentWasHit ? "the base differs from the last build of this step" : "an earlier step was rebuilt";
+  if (previous.parent !== parent && !parentWasHit) return "an earlier step was rebuilt";
   const changed: string[] = [];
   const keys = new Set([...Object.keys(previous.inputs), ...Object.keys(inputs)]);
   for (const k of [...keys].sort()) {
@@ -122,7 +122,7 @@ export function explainMiss(previous: CacheRecord | undefined, parent: string, i
     else if (k.startsWith("env:")) changed.push(`env ${k.slice(4)} changed`);
     else changed.push(`${k} changed`);
   }
-  if (changed.length === 0) return "the cached result is gone (collected)";
+  if (changed.length === 0) return previous.parent !== parent ? "an earlier step changed (a base image or a metadata instruction before this one)" : "the cached result is gone (collected)";
   const shown = changed.slice(0, 5).join(", ");
   return changed.length > 5 ? `${shown} and ${changed.length - 5} more` : shown;
 }

@@ -184,6 +184,8 @@ export async function performCopy(root: string, plan: CopyPlan): Promise<void> {
 }
 
 const MAX_LINKS = 40;
+const ROOT_UID = process.getuid?.() ?? 0;
+const ROOT_GID = process.getgid?.() ?? 0;
 
 /** resolveInRoot, synchronously: the host path of `path` inside `root`, symlinks followed inside it. */
 function resolveInRootSync(root: string, path: string, noFollow = false): string {
@@ -239,7 +241,8 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
   const st = lstatSync(item.host);
   chmodSync(hostDir, mode ?? st.mode & 0o7777);
   lchownSync(hostDir, owner.uid, owner.gid);
-  const walk = (srcDir: string, destDir: string, containerDir: string, rel: string): void => {
+  // A directory this copy created is empty: nothing in it needs looking at first.
+  const walk = (srcDir: string, destDir: string, containerDir: string, rel: string, fresh: boolean): void => {
     for (const n of readdirSync(srcDir).sort()) {
       const childRel = rel === "" ? n : `${rel}/${n}`;
       if (item.filter && !item.filter(childRel)) continue;
@@ -247,7 +250,7 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
       const s = lstatSync(src);
       const containerPath = `${containerDir === "/" ? "" : containerDir}/${n}`;
       let dest = `${destDir}/${n}`;
-      let d = lstatOrUndefined(dest);
+      let d = fresh ? undefined : lstatOrUndefined(dest);
       if (s.isDirectory()) {
         if (d?.isSymbolicLink()) {
           dest = resolveInRootSync(root, containerPath);
@@ -260,7 +263,7 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
         if (!d) mkdirSync(dest);
         chmodSync(dest, mode ?? s.mode & 0o7777);
         lchownSync(dest, owner.uid, owner.gid);
-        walk(src, dest, containerPath, childRel);
+        walk(src, dest, containerPath, childRel, !d);
         lutimesSync(dest, s.atime, s.mtime);
         continue;
       }
@@ -269,7 +272,7 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
       placeEntry(src, s, dest, owner, mode);
     }
   };
-  walk(item.host, hostDir, target, "");
+  walk(item.host, hostDir, target, "", readdirSync(hostDir).length === 0);
   lutimesSync(hostDir, st.atime, st.mtime);
 }
 
@@ -283,8 +286,9 @@ function placeEntry(src: string, s: Stats, dest: string, owner: Owner, mode: num
   }
   if (!s.isFile()) throw wharfError("invalid-argument", `cannot copy ${src}: not a regular file, directory or symlink`);
   copyFileSync(src, dest, constants.COPYFILE_FICLONE);
-  lchownSync(dest, owner.uid, owner.gid);
-  chmodSync(dest, mode ?? s.mode & 0o7777);
+  // A new file is root's already, with the source's permission bits (copyfile sets them); setuid and friends need a chmod after a chown.
+  if (owner.uid !== ROOT_UID || owner.gid !== ROOT_GID) lchownSync(dest, owner.uid, owner.gid);
+  if (mode !== undefined || (s.mode & 0o7000) !== 0 || owner.uid !== ROOT_UID || owner.gid !== ROOT_GID) chmodSync(dest, mode ?? s.mode & 0o7777);
   lutimesSync(dest, s.atime, s.mtime);
 }
 

@@ -575,7 +575,8 @@ class BuildRun {
       case "arg": {
         for (const a of ins.args) scope.declare(a, state, ins);
         const text = ins.args.map((a) => (a.value !== undefined ? `${a.name}=${a.value}` : a.name)).join(" ");
-        return meta({ args: JSON.stringify(ins.args.map((a) => [a.name, scope.value(a.name) ?? null])) }, `ARG ${text}`, (c) => c);
+        // The values stay out of the key: every step that reads one has it among its own inputs.
+        return meta({ args: JSON.stringify(ins.args.map((a) => [a.name, a.value ?? null])) }, `ARG ${text}`, (c) => c);
       }
       case "env": {
         let list = [...(cfg.Env ?? [])];
