@@ -152,4 +152,72 @@ describe("wharf build", () => {
     ok(["build", "-q", "-o", `type=local,dest=${out}`, dir]);
     assert.equal((await readFile(join(out, "nets"), "utf8")).trim(), "lo");
   });
+
+  test("RUN --mount=type=bind from another stage reads its files without copying them", async () => {
+    const dir = await context("FROM busybox AS tools\nRUN mkdir /opt && echo tool > /opt/tool\nFROM busybox\nRUN --mount=type=bind,from=tools,source=/opt,target=/mnt/tools cat /mnt/tools/tool > /used\n");
+    const out = join(work, "bind-from");
+    ok(["build", "-q", "-o", `type=local,dest=${out}`, dir]);
+    assert.equal(await readFile(join(out, "used"), "utf8"), "tool\n");
+    await assert.rejects(stat(join(out, "opt", "tool")));
+    await assert.rejects(stat(join(out, "mnt", "tools")));
+  });
+
+  test("ONBUILD triggers of a base image run in the stage built on it", async () => {
+    const base = await context("FROM busybox\nONBUILD RUN echo triggered > /trigger\n");
+    ok(["build", "-q", "-t", "onbuild-base", base]);
+    const child = await context("FROM onbuild-base\nRUN cat /trigger > /seen\n");
+    const out = join(work, "onbuild");
+    ok(["build", "-q", "-t", "onbuild-child", "-o", `type=local,dest=${out}`, child]);
+    assert.equal(await readFile(join(out, "seen"), "utf8"), "triggered\n");
+    const inspect = JSON.parse(ok(["image", "inspect", "onbuild-child"])) as { Config: { OnBuild: string[] | null } }[];
+    assert.ok(!inspect[0]!.Config.OnBuild || inspect[0]!.Config.OnBuild.length === 0, "triggers do not carry over");
+  });
+
+  test("ADD of a URL downloads it (mode 0600, checksum checked)", async () => {
+    // The server runs in its own process: this one waits in spawnSync while wharfd downloads.
+    const { spawn } = await import("node:child_process");
+    const server = spawn(process.execPath, ["-e", 'const s=require("http").createServer((q,r)=>{r.writeHead(200,{"Last-Modified":"Wed, 21 Oct 2015 07:28:00 GMT"});r.end("served "+q.url+"\\n")});s.listen(0,"127.0.0.1",()=>console.log(s.address().port))'], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = Number(await new Promise<string>((r) => server.stdout.once("data", (b: Buffer) => r(b.toString().trim()))));
+      const body = "served /file.txt\n";
+      const sum = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+      const dir = await context(`FROM busybox\nADD --checksum=${sum} http://127.0.0.1:${port}/file.txt /downloads/\n`);
+      const out = join(work, "add-url");
+      ok(["build", "-q", "-o", `type=local,dest=${out}`, dir]);
+      assert.equal(await readFile(join(out, "downloads", "file.txt"), "utf8"), body);
+      assert.equal((await stat(join(out, "downloads", "file.txt"))).mode & 0o777, 0o600);
+      const bad = await context(`FROM busybox\nADD --checksum=sha256:${"0".repeat(64)} http://127.0.0.1:${port}/file.txt /x\n`);
+      assert.match(wharf(["build", bad]).stderr, /Dockerfile:2: ADD: checksum/);
+    } finally {
+      server.kill();
+    }
+  });
+
+  test("COPY --chmod, --exclude and --parents", async () => {
+    const dir = await context("FROM busybox\nCOPY --chmod=0751 run.sh /bin/run.sh\nCOPY --exclude=*.tmp stuff /stuff/\nCOPY --parents a/b/c.txt /p/\n", { "run.sh": "#!/bin/sh\n", "stuff/keep": "k", "stuff/drop.tmp": "d", "a/b/c.txt": "c" });
+    const out = join(work, "copy-flags");
+    ok(["build", "-q", "-o", `type=local,dest=${out}`, dir]);
+    assert.equal((await stat(join(out, "bin", "run.sh"))).mode & 0o777, 0o751);
+    assert.deepEqual(await readdir(join(out, "stuff")), ["keep"]);
+    assert.equal(await readFile(join(out, "p", "a", "b", "c.txt"), "utf8"), "c");
+  });
+
+  test("--cache-from reuses the steps of an image built elsewhere", async () => {
+    const dir = await context("FROM busybox\nRUN echo expensive > /result\n");
+    ok(["build", "-q", "-t", "cache-source", dir]);
+    // A fresh daemon's cache is empty; the image's history is what --cache-from matches.
+    const other = await startWharfd();
+    try {
+      const save = wharf(["save", "cache-source"]).raw;
+      const load = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", other.host, "load"], { input: save });
+      assert.equal(load.status, 0, load.stderr.toString());
+      const imp = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", other.host, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: busyboxTar() });
+      assert.equal(imp.status, 0, imp.stderr.toString());
+      const r = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", other.host, "build", "--cache-from", "cache-source", dir]);
+      assert.equal(r.status, 0, r.stderr.toString());
+      assert.match(r.stdout.toString(), /RUN echo expensive > \/result\n ---> Using cache \(from --cache-from\)/);
+    } finally {
+      await other.stop();
+    }
+  });
 });

@@ -111,7 +111,7 @@ export function hashContextPaths(ctx: BuildContext, paths: readonly { rel: strin
   for (const p of paths) {
     const entries = p.isDir ? walkContext(ctx, p.rel) : [p.rel];
     for (const path of entries) {
-      if (!exclude.empty && path !== p.rel && exclude.ignores(path)) continue;
+      if (!exclude.empty && path !== p.rel && exclude.ignores(p.rel === "" ? path : path.slice(p.rel.length + 1))) continue;
       const e = ctx.entries.get(path)!;
       const digest = createHash("sha256").update(`${e.type}\0${e.mode.toString(8)}\0${e.linkname}\0${e.digest}`).digest("hex").slice(0, 32);
       files.set(path === "" ? "." : path, digest);

@@ -807,34 +807,43 @@ class BuildRun {
     }
   }
 
-  /** Mounts a state's root read-only at a temporary directory for `fn` (COPY --from, RUN --mount=from). */
+  /** Mounts a state's root read-only at a temporary directory for `fn` (COPY --from). */
   async #withView<T>(state: State, fn: (root: string) => Promise<T>): Promise<T> {
+    const view = await this.#openView(state);
+    try {
+      return await fn(view.dir);
+    } finally {
+      await view.close();
+    }
+  }
+
+  /** A state's root mounted read-only until `close` (RUN --mount=type=bind,from=…, COPY --from). */
+  async #openView(state: State): Promise<{ dir: string; close: () => Promise<void> }> {
     const images = this.#b.images;
-    using lease = images.leases.create();
     const diffIds = state.layers.map((l) => l.diffId);
+    await mkdir(this.#b.execRoot, { recursive: true });
     if (diffIds.length === 0) {
       const empty = await mkdtemp(join(this.#b.execRoot, "empty-"));
-      try {
-        return await fn(empty);
-      } finally {
-        await rm(empty, { recursive: true, force: true });
-      }
+      return { dir: empty, close: () => rm(empty, { recursive: true, force: true }) };
     }
+    const lease = images.leases.create();
     const key = `${ACTIVE_PREFIX}view-${randomBytes(8).toString("hex")}`;
     lease.addSnapshot(key);
-    const mounts = await images.snapshotter.view(key, chainIds(diffIds).at(-1)!);
     const dir = join(this.#b.execRoot, "mnt", key);
-    await mkdir(dir, { recursive: true });
-    try {
-      await mountAll(mounts, dir);
-      try {
-        return await fn(dir);
-      } finally {
-        await unmount(dir);
-      }
-    } finally {
+    const close = async () => {
+      await unmount(dir).catch(() => {});
       await images.snapshotter.remove(key).catch(() => {});
       await rmdir(dir).catch(() => {});
+      lease[Symbol.dispose]();
+    };
+    try {
+      const mounts = await images.snapshotter.view(key, chainIds(diffIds).at(-1)!);
+      await mkdir(dir, { recursive: true });
+      await mountAll(mounts, dir);
+      return { dir, close };
+    } catch (e) {
+      await close();
+      throw e;
     }
   }
 
@@ -878,6 +887,14 @@ class BuildRun {
       inputs[`env:${eq === -1 ? e : e.slice(0, eq)}`] = eq === -1 ? "" : e.slice(eq + 1);
     }
     for (const [k, v] of visibleArgs) inputs[`arg:${k}`] = v;
+    // What a bind mount from another stage or image reads is that state: its key is an input.
+    const mountSources = new Map<string, State>();
+    for (const m of ins.mounts) {
+      if (m.type !== "bind" || m.from === undefined || mountSources.has(m.from)) continue;
+      const from = await this.#sourceState(m.from, stage, ins.node);
+      mountSources.set(m.from, from);
+      inputs[`mount-from:${m.from}`] = from.key;
+    }
     return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, async () => {
       const id = randomBytes(6).toString("hex");
       log(` ---> Running in ${id}\n`);
@@ -942,7 +959,13 @@ class BuildRun {
               }
               case "bind": {
                 if (m.from !== undefined) {
-                  throw instructionError(this.#file, ins.node, "--mount=type=bind,from=… is not supported yet");
+                  const from = mountSources.get(m.from)!;
+                  const view = await this.#openView(from);
+                  cleanups.push(view.close);
+                  const host = await resolveInRoot(view.dir, m.source || "/");
+                  if (!(await existsInRoot(view.dir, m.source || "/"))) throw instructionError(this.#file, ins.node, `--mount=type=bind,from=${m.from},source=${m.source}: not found`, "not-found");
+                  mounts.push({ destination: target, type: "bind", source: host, options: ["rbind", "ro"] });
+                  break;
                 }
                 let rel: string;
                 try {
@@ -1096,7 +1119,8 @@ class BuildRun {
           const host = s.rel === "" ? dir : `${dir}/${s.rel}`;
           const filter = (rel: string) => {
             const full = s.rel === "" ? rel : `${s.rel}/${rel}`;
-            return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(full));
+            // --exclude patterns are relative to the source being copied, as BuildKit reads them.
+            return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(rel));
           };
           const extract = ins.kind === "add" && !s.isDir && (await isArchive(host));
           items.push({ host, name: s.isDir ? (ins.parents ? s.rel : "") : ins.parents ? s.rel : posix.basename(s.rel), isDir: s.isDir, filter, ...(extract ? { extract } : {}) });
