@@ -82,6 +82,11 @@ export class BuildContext {
     return this.#children.get(dir) ?? [];
   }
 
+  /** Resolves once no unpack is in progress (before the directory is removed). */
+  async settled(): Promise<void> {
+    await this.#unpacked?.catch(() => {});
+  }
+
   /** The directory with the context's files, unpacked on first use. */
   files(signal?: AbortSignal): Promise<string> {
     if (this.#tar === undefined) return Promise.resolve(this.#dir);

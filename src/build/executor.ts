@@ -698,6 +698,8 @@ class BuildRun {
     } else {
       log(" ---> Cache disabled for this step (--no-cache)\n");
     }
+    // Steps that run will soon want the context's files: unpack them alongside.
+    this.#ctx.files(this.#signal).catch(() => {});
     const { layer, change } = await exec();
     const created = now();
     const diffIds = layer ? [...state.config.rootfs.diff_ids, layer.diffId] : state.config.rootfs.diff_ids;

@@ -26,7 +26,11 @@ export class BuildService {
       const wanted = [options.dockerfile, `${options.dockerfile}.dockerignore`, ".dockerignore"];
       const ctx = await receiveContext(context, join(dir, "context.tar"), join(dir, "files"), wanted, options.signal);
       applyIgnoreFile(ctx, options.dockerfile, (p) => ctx.captured(p));
-      return await this.builder.build({ ...options, context: ctx }, log);
+      try {
+        return await this.builder.build({ ...options, context: ctx }, log);
+      } finally {
+        await ctx.settled();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
