@@ -220,4 +220,19 @@ describe("wharf build", () => {
       await other.stop();
     }
   });
+
+  test("a context that is not a tar is refused with a clear error and tags nothing", async () => {
+    const { request } = await import("node:http");
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ socketPath: wharfd.socket, method: "POST", path: "/v1.41/build?t=garbage:1", headers: { "Content-Type": "application/x-tar" } }, (res) => {
+        let body = "";
+        res.on("data", (b: Buffer) => (body += b.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.end(Buffer.alloc(4096, 0x41));
+    });
+    assert.match(answer.body, /read build context/);
+    assert.notEqual(wharf(["image", "inspect", "garbage:1"]).status, 0);
+  });
 });

@@ -640,7 +640,7 @@ class BuildRun {
         const raw = x(ins.path);
         const dir = posix.isAbsolute(raw) ? posix.normalize(raw) : posix.join(cfg.WorkingDir || "/", raw);
         const inputs = { kind: "workdir", dir };
-        return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, `WORKDIR ${dir}`, async () => {
+        return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, `WORKDIR ${dir}`, undefined, async () => {
           const layer = await this.#fsStep(state, async (rootfs) => {
             const parts = dir.split("/").filter(Boolean);
             let cur = "/";
@@ -678,6 +678,7 @@ class BuildRun {
     parentHit: boolean,
     log: (l: string) => void,
     createdBy: string,
+    files: Readonly<Record<string, string>> | undefined,
     exec: () => Promise<{ layer: CachedLayer | undefined; change?: (c: ContainerConfig) => ContainerConfig }>,
   ): Promise<{ state: State; hit: boolean }> {
     const key = cacheKey(state.key, inputs);
@@ -694,7 +695,7 @@ class BuildRun {
         log(" ---> Using cache (from --cache-from)\n");
         return { state: { ...fromImage, key }, hit: true };
       }
-      log(` ---> Cache miss: ${record ? "the cached layer was collected" : explainMiss(this.#cache.previous(slot), state.key, inputs, parentHit)}\n`);
+      log(` ---> Cache miss: ${record ? "the cached layer was collected" : explainMiss(this.#cache.previous(slot), state.key, inputs, parentHit, files)}\n`);
     } else {
       log(" ---> Cache disabled for this step (--no-cache)\n");
     }
@@ -705,7 +706,7 @@ class BuildRun {
     const diffIds = layer ? [...state.config.rootfs.diff_ids, layer.diffId] : state.config.rootfs.diff_ids;
     const history: HistoryEntry[] = [...(state.config.history ?? []), { created, created_by: createdBy.startsWith("|") || createdBy.startsWith("/") ? createdBy : `/bin/sh -c #(nop) ${createdBy}`, ...(layer ? {} : { empty_layer: true }) }];
     const config: ImageConfig = { ...state.config, created, config: change ? change({ ...(state.config.config ?? {}) }) : state.config.config ?? {}, rootfs: { type: "layers", diff_ids: diffIds }, history };
-    const record: CacheRecord = { key, parent: state.key, slot, inputs, config, ...(layer ? { layer } : {}), createdAt: created };
+    const record: CacheRecord = { key, parent: state.key, slot, inputs, ...(files ? { files } : {}), config, ...(layer ? { layer } : {}), createdAt: created };
     this.#cache.put(record);
     this.#b.hold(record);
     return { state: { config, layers: layer ? [...state.layers, layer] : state.layers, key }, hit: false };
@@ -897,7 +898,7 @@ class BuildRun {
       mountSources.set(m.from, from);
       inputs[`mount-from:${m.from}`] = from.key;
     }
-    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, async () => {
+    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, undefined, async () => {
       const id = randomBytes(6).toString("hex");
       log(` ---> Running in ${id}\n`);
       const cleanups: (() => Promise<void>)[] = [];
@@ -1034,6 +1035,7 @@ class BuildRun {
     const from = ins.from !== undefined ? x(ins.from) : undefined;
     const inputs: Record<string, string> = { kind: ins.kind, dest, destIsDir: String(destIsDir), chown: chown ?? "", chmod: chmod ?? "", exclude: JSON.stringify(ins.exclude), parents: String(ins.parents) };
     const literals: { name: string; data: Buffer; mode: number; mtime?: Date }[] = [];
+    let fileDigests: Record<string, string> | undefined;
     const contextSources: { rel: string; isDir: boolean; source: string }[] = [];
     const urls: string[] = [];
     const sources: string[] = [];
@@ -1078,7 +1080,13 @@ class BuildRun {
       if (contextSources.length + urls.length + literals.length > 1 && !destIsDir) {
         throw instructionError(this.#file, ins.node, `When using ${ins.kind.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
       }
-      for (const [p, d] of files) inputs[`file:${p}`] = d;
+      // The key takes one digest of every file read; the per-file digests go with the record, for explanations only.
+      if (files.size > 0) {
+        const h = createHash("sha256");
+        for (const [p, d] of [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(`${p}\0${d}\n`);
+        inputs["files"] = h.digest("hex");
+        fileDigests = Object.fromEntries(files);
+      }
       for (const u of urls) {
         const fetched = await download(u, this.#signal).catch((e: unknown) => {
           throw instructionError(this.#file, ins.node, `download ${u}: ${(e as Error).message}`, "unavailable");
@@ -1089,7 +1097,7 @@ class BuildRun {
       }
     }
     const createdBy = `${ins.kind.toUpperCase()} ${[...(from !== undefined ? [`--from=${from}`] : []), ...(chown !== undefined ? [`--chown=${chown}`] : []), ...sources, ...literals.map((l) => l.name)].join(" ")} ${rawDest}`;
-    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, async () => {
+    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, fileDigests, async () => {
       const perform = async (items: CopyItem[]) =>
         this.#fsStep(state, async (rootfs) => {
           const owner = chown !== undefined ? await resolveOwner(rootfs, chown, this.#file, ins.node) : undefined;
