@@ -19,6 +19,7 @@ declare -A NEED=(
   [g++]=g++
   [python3]=python3
   [zstd]=zstd
+  [buildah]=buildah
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
