@@ -30,6 +30,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
   }
   const engine = containers;
   const builds = execRoot !== undefined ? new BuildService({ images, root: join(dataRoot, "build"), execRoot: join(execRoot, "build"), logger: logger.with({ module: "build" }) }) : undefined;
+  await builds?.recover();
   return {
     images,
     ...(builds ? { builds } : {}),
