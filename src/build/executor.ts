@@ -9,6 +9,7 @@
 // step succeeded.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, lstat, writeFile } from "node:fs/promises";
+import { lstatSync, readdirSync } from "node:fs";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { diffDirectory } from "../archive/index.js";
@@ -795,7 +796,7 @@ class BuildRun {
       lease.addBlob(blob.digest);
       const diffId = blob.digest;
       const chain = chainIds([...diffIds, diffId]).at(-1)!;
-      const contentSize = await treeSize(upper);
+      const contentSize = treeSize(upper);
       try {
         await images.snapshotter.commit(chain, key, { labels: { "wharf.layer": diffId, "wharf.size": String(size), "wharf.content-size": String(contentSize) } });
         committed = true;
@@ -1263,14 +1264,15 @@ async function dropStubs(upper: string, paths: readonly string[]): Promise<void>
   }
 }
 
-async function treeSize(dir: string): Promise<number> {
+/** Bytes a layer's tree puts on disk, as docker counts them (files once per inode, symlink targets); synchronous, as the diff walks. */
+function treeSize(dir: string): number {
   let total = 0;
   const seen = new Set<string>();
-  const walk = async (d: string) => {
-    for (const n of await readdir(d)) {
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
       const p = `${d}/${n}`;
-      const st = await lstat(p);
-      if (st.isDirectory()) await walk(p);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
       else if (st.isFile()) {
         const id = `${st.dev}:${st.ino}`;
         if (!seen.has(id)) {
@@ -1280,7 +1282,7 @@ async function treeSize(dir: string): Promise<number> {
       } else if (st.isSymbolicLink()) total += st.size;
     }
   };
-  await walk(dir);
+  walk(dir);
   return total;
 }
 
