@@ -7,7 +7,7 @@
 // with `trusted.overlay.opaque=y` is followed by `dir/.wh..wh..opq`. Mtimes
 // are whole seconds (as Docker writes layers), so nothing but the tree's
 // content decides the digest.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import type { Readable } from "node:stream";
@@ -154,7 +154,6 @@ async function* readBody(path: string, size: number): AsyncGenerator<Buffer> {
         if (n === 0) break; // the file shrank: the tar writer reports the short body
         done += n;
       }
-      void fstatSync;
       if (done > 0) yield done === size ? buf : buf.subarray(0, done);
       return;
     } finally {

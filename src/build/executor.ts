@@ -11,11 +11,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, lstat, writeFile } from "node:fs/promises";
 import { lstatSync, readdirSync } from "node:fs";
 import { join, posix } from "node:path";
-import { Readable } from "node:stream";
 import { diffDirectory } from "../archive/index.js";
 import { hostsFile, readInRoot, resolvConf, resolveInRoot } from "../container/index.js";
 import type { ImageStore, ImageView } from "../image/index.js";
-import { asWharfError, errnoCode, isKind, KeyedMutex, wharfError, WharfError, type Logger } from "../internal/index.js";
+import { errnoCode, isKind, KeyedMutex, wharfError, WharfError, type Logger } from "../internal/index.js";
 import { chainIds, digestOf, hostPlatform, MediaType, parsePlatformSpec, parseReference, shortId, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Reference, type RuntimeMount } from "../oci/index.js";
 import { resolveUser } from "../runtime/index.js";
 import { mountAll, unmount, writableDir } from "../snapshot/index.js";
@@ -112,13 +111,13 @@ function envGet(list: readonly string[] | undefined, name: string): string | und
   return undefined;
 }
 
+/** The env list with `name` set to `value`: replaced in place, or appended. */
 function envSet(list: readonly string[], name: string, value: string): string[] {
-  const out = list.filter((e) => (e.indexOf("=") === -1 ? e : e.slice(0, e.indexOf("="))) !== name);
-  const idx = list.findIndex((e) => (e.indexOf("=") === -1 ? e : e.slice(0, e.indexOf("="))) === name);
+  const nameOf = (e: string) => (e.indexOf("=") === -1 ? e : e.slice(0, e.indexOf("=")));
+  const idx = list.findIndex((e) => nameOf(e) === name);
   if (idx === -1) return [...list, `${name}=${value}`];
   const copy = [...list];
   copy[idx] = `${name}=${value}`;
-  void out;
   return copy;
 }
 
@@ -308,7 +307,6 @@ class BuildRun {
   readonly #stages: StageRun[];
   readonly #abort = new AbortController();
   #ordered: OrderedLog | undefined;
-  #stepNo = 0;
   #totalSteps = 0;
 
   constructor(b: Builder, df: Dockerfile, file: string, req: BuildRequest, ctx: BuildContext, cache: BuildCache, log: BuildLog) {
@@ -492,7 +490,6 @@ class BuildRun {
     let step = stepBase;
     const header = (ins: Instruction) => {
       step++;
-      this.#stepNo = Math.max(this.#stepNo, step);
       log(`Step ${step}/${this.#totalSteps} : ${stepText(ins)}\n`);
     };
     // FROM
@@ -956,9 +953,7 @@ class BuildRun {
                 const path = join(dir, "secret");
                 await writeFile(path, data, { mode: m.mode });
                 await import("node:fs/promises").then((f) => f.chown(path, m.uid, m.gid));
-                if (m.env === undefined || ins.mounts.some((x) => x.type === "secret" && x.id === m.id && x.target === m.target && m.target !== `/run/secrets/${m.id}`) || true) {
-                  mounts.push({ destination: target, type: "bind", source: path, options: ["rbind", "ro"] });
-                }
+                mounts.push({ destination: target, type: "bind", source: path, options: ["rbind", "ro"] });
                 break;
               }
               case "bind": {
@@ -1321,5 +1316,3 @@ async function download(url: string, signal: AbortSignal): Promise<{ name: strin
   return { name, data, ...(lm ? { mtime: new Date(lm) } : {}) };
 }
 
-void Readable;
-void asWharfError;

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { jsonMessages, type BuildQuery } from "../../api/client.js";
@@ -306,6 +306,5 @@ export const buildCommand: Command = {
     } finally {
       for (const c of cleanups) await c().catch(() => {});
     }
-    void basename;
   },
 };
