@@ -235,4 +235,12 @@ describe("wharf build", () => {
     assert.match(answer.body, /read build context/);
     assert.notEqual(wharf(["image", "inspect", "garbage:1"]).status, 0);
   });
+
+  test("builder prune drops the cache: the next build runs every step again", async () => {
+    const dir = await context("FROM busybox\nRUN echo pruned > /p\n");
+    ok(["build", "-q", dir]);
+    assert.match(ok(["build", dir]), /Using cache/);
+    assert.match(ok(["builder", "prune", "-f"]), /Total reclaimed space: /);
+    assert.match(ok(["build", dir]), /RUN echo pruned > \/p\n ---> Cache miss: no earlier build of this step/);
+  });
 });

@@ -369,4 +369,9 @@ export class EngineClient {
     };
     return this.#send("POST", "/build", { query, body: context, headers });
   }
+
+  /** `POST /build/prune`: drops the build cache. */
+  pruneBuildCache(): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    return this.#json("POST", "/build/prune");
+  }
 }

@@ -100,6 +100,15 @@ export class BuildCache {
     this.#dirty = true;
   }
 
+  /** Drops every record; returns them. */
+  clear(): CacheRecord[] {
+    const all = [...this.#records.values()];
+    this.#records.clear();
+    this.#bySlot.clear();
+    this.#dirty = true;
+    return all;
+  }
+
   forget(key: string): void {
     if (this.#records.delete(key)) this.#dirty = true;
   }

@@ -165,7 +165,7 @@ export class Builder {
   readonly #o: BuilderOptions;
   readonly #runner: Runner;
   #cache: BuildCache | undefined;
-  readonly #cacheLease;
+  #cacheLease;
   readonly #locks = new KeyedMutex();
   #files: { hosts: string; resolv: string } | undefined;
 
@@ -188,6 +188,32 @@ export class Builder {
     if (!r.layer) return;
     this.#cacheLease.addBlob(r.layer.descriptor.digest);
     this.#cacheLease.addSnapshot(chainIds(r.config.rootfs.diff_ids).at(-1)!);
+  }
+
+  /**
+   * `builder prune`: forgets every cache record and cache mount, then lets
+   * the image store collect the layers no image uses. Answers the records
+   * dropped and the bytes of their layers that are gone now.
+   */
+  async prune(): Promise<{ cachesDeleted: string[]; spaceReclaimed: number }> {
+    const cache = await this.#openCache();
+    const records = cache.clear();
+    await cache.flush();
+    const old = this.#cacheLease;
+    this.#cacheLease = this.#o.images.leases.create();
+    old[Symbol.dispose]();
+    let reclaimed = 0;
+    const mounts = join(this.#o.root, "cache-mounts");
+    for (const name of await readdir(mounts).catch(() => [] as string[])) {
+      reclaimed += treeSizeOrZero(join(mounts, name));
+      await rm(join(mounts, name), { recursive: true, force: true });
+    }
+    const collected = new Set((await this.#o.images.gc()).snapshots);
+    for (const r of records) {
+      if (!r.layer) continue;
+      if (collected.has(chainIds(r.config.rootfs.diff_ids).at(-1)!)) reclaimed += r.layer.contentSize;
+    }
+    return { cachesDeleted: records.map((r) => r.key), spaceReclaimed: reclaimed };
   }
 
   async #runtimeFiles(): Promise<{ hosts: string; resolv: string }> {
@@ -1256,6 +1282,14 @@ async function dropStubs(upper: string, paths: readonly string[]): Promise<void>
     } catch (e) {
       if (errnoCode(e) !== "ENOENT" && errnoCode(e) !== "ENOTDIR") throw e;
     }
+  }
+}
+
+function treeSizeOrZero(dir: string): number {
+  try {
+    return treeSize(dir);
+  } catch {
+    return 0;
   }
 }
 

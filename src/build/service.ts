@@ -36,6 +36,10 @@ export class BuildService {
     await rm(join(this.#root, "contexts"), { recursive: true, force: true });
   }
 
+  prune(): Promise<{ cachesDeleted: string[]; spaceReclaimed: number }> {
+    return this.builder.prune();
+  }
+
   /** Receives `context` (a tar, plain or compressed) and builds it. */
   async build(context: Readable, options: BuildOptions, log: BuildLog): Promise<BuildResult> {
     const dir = join(this.#root, "contexts", randomBytes(8).toString("hex"));

@@ -4,7 +4,7 @@ import { ConnectionError, DaemonError, EngineClient, resolveHost, WharfError } f
 import { CliError, write, type CliContext, type Command, type Io } from "./context.js";
 import { checkArgs, commandHelp, commandPath, flagErrorText, FlagError, flagUsages, helpColumns, parseArgs, useLine, type CommandSpec, type FlagSpec } from "./flags.js";
 import { daemonMessage, historyCommand, imageInspectCommand, imagesCommand, importCommand, inspectCommand, loadCommand, pruneCommand, rmiCommand, saveCommand, tagCommand } from "./commands/images.js";
-import { buildCommand } from "./commands/build.js";
+import { buildCommand, builderPruneCommand } from "./commands/build.js";
 import { clientVersion, dfCommand, infoCommand, versionCommand } from "./commands/system.js";
 
 const BIN = "wharf";
@@ -51,6 +51,12 @@ export const COMMANDS: readonly Entry[] = [
       leaf("save", saveCommand),
       leaf("tag", tagCommand),
     ],
+  },
+  {
+    kind: "group",
+    name: "builder",
+    short: "Manage builds",
+    children: [leaf("build", buildCommand), leaf("prune", builderPruneCommand)],
   },
   {
     kind: "group",
