@@ -20,7 +20,7 @@ import { resolveUser } from "../runtime/index.js";
 import { mountAll, unmount, writableDir } from "../snapshot/index.js";
 import { BuildCache, cacheKey, explainMiss, type CachedLayer, type CacheRecord } from "./cache.js";
 import { resolveInContext, type BuildContext } from "./context.js";
-import { hashContextPaths, isArchive, matchContext, performCopy, type CopyItem, type CopyPlan, type Owner } from "./copy.js";
+import { copyFromTar, hashContextPaths, isArchive, isDirInRoot, matchContext, performCopy, type CopyItem, type CopyPlan, type Owner, type TarSource } from "./copy.js";
 import { IgnoreMatcher } from "./dockerignore.js";
 import { expand, instructionError, readDockerfile, readInstruction, type ArgDecl, type Dockerfile, type Instruction, type Stage } from "./instructions.js";
 import { parseDockerfile } from "./parser.js";
@@ -723,8 +723,6 @@ class BuildRun {
     } else {
       log(" ---> Cache disabled for this step (--no-cache)\n");
     }
-    // Steps that run will soon want the context's files: unpack them alongside.
-    this.#ctx.files(this.#signal).catch(() => {});
     const { layer, change } = await exec();
     const created = now();
     const diffIds = layer ? [...state.config.rootfs.diff_ids, layer.diffId] : state.config.rootfs.diff_ids;
@@ -1143,6 +1141,29 @@ class BuildRun {
             items.push({ host, name: st.isDirectory() ? (ins.parents ? rel : "") : ins.parents ? rel : posix.basename(rel), isDir: st.isDirectory() });
           }
           return perform(items);
+        });
+      } else if (ins.kind === "copy" && this.#ctx.tar !== undefined && !this.#ctx.hasHardlinks) {
+        // Straight from the saved tar: each file written once, the context never unpacked.
+        const tar = this.#ctx.tar;
+        layer = await this.#fsStep(state, async (rootfs) => {
+          const owner = chown !== undefined ? await resolveOwner(rootfs, chown, this.#file, ins.node) : undefined;
+          const intoDir = destIsDir || (await isDirInRoot(rootfs, dest));
+          const tarSources: TarSource[] = contextSources.map((s) => ({
+            rel: s.rel,
+            isDir: s.isDir,
+            target: s.isDir ? (ins.parents && s.rel !== "" ? posix.join(dest, s.rel) : dest) : intoDir ? posix.join(dest, ins.parents ? s.rel : posix.basename(s.rel)) : dest,
+            ...(s.isDir
+              ? {
+                  filter: (rel: string) => {
+                    const full = s.rel === "" ? rel : `${s.rel}/${rel}`;
+                    return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(rel));
+                  },
+                }
+              : {}),
+          }));
+          await copyFromTar(rootfs, tar, tarSources, owner, mode);
+          if (literals.length > 0) await performCopy(rootfs, { items: [], dest, destIsDir, ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}), literals });
+          return [];
         });
       } else {
         const items: CopyItem[] = [];
