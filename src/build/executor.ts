@@ -15,7 +15,7 @@ import { diffDirectory } from "../archive/index.js";
 import { hostsFile, readInRoot, resolvConf, resolveInRoot } from "../container/index.js";
 import type { ImageStore, ImageView } from "../image/index.js";
 import { errnoCode, isKind, KeyedMutex, wharfError, WharfError, type Logger } from "../internal/index.js";
-import { chainIds, digestOf, hostPlatform, MediaType, parsePlatformSpec, parseReference, shortId, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Reference, type RuntimeMount } from "../oci/index.js";
+import { chainIds, digestOf, formatReference, hostPlatform, withDefaultTag, MediaType, parsePlatformSpec, parseReference, shortId, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Reference, type RuntimeMount } from "../oci/index.js";
 import { resolveUser } from "../runtime/index.js";
 import { mountAll, unmount, writableDir } from "../snapshot/index.js";
 import { BuildCache, cacheKey, explainMiss, type CachedLayer, type CacheRecord } from "./cache.js";
@@ -265,6 +265,9 @@ export class Builder {
     const images = this.#o.images;
     using lease = images.leases.create();
     const config = state.config;
+    // A rebuild that changed nothing gives the image that is there, under the names it has: no write at all.
+    const existing = await images.get(stateId(state)).catch(() => undefined);
+    if (existing && names.every((n) => existing.tags.some((t) => formatReference(t) === formatReference(withDefaultTag(n))))) return existing;
     const docs = await images.putImageDocuments(config, state.layers.map((l) => l.descriptor), lease);
     return images.commitImage({
       manifest: docs.manifest,
