@@ -1,7 +1,7 @@
 // Build benchmark: the same multi-stage Dockerfile over a Debian base with a
 // 2,000-file context, built by wharfd and by a reference dockerd (legacy
 // builder) through the same docker CLI, and by buildah when it is installed,
-// side by side in one run, alternating builder by builder:
+// side by side in one run, builder by builder in an order that rotates each run:
 //
 //   cold      --no-cache: every step runs
 //   cached    nothing changed: every step from the cache
@@ -62,6 +62,10 @@ function dockerPeer(name: string, d: Daemon): Peer {
   return { name, build: (context, extra) => void sh("docker", ["build", "-q", "-t", "bench:latest", ...extra, context], env) };
 }
 
+function wharfCliPeer(d: Daemon): Peer {
+  return { name: "wharf-cli", build: (context, extra) => void sh(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", d.host, "build", "-q", "-t", "bench:latest", ...extra, context], process.env) };
+}
+
 function buildahPeer(root: string): Peer {
   const base = ["--root", join(root, "storage"), "--runroot", join(root, "run"), "--storage-driver", "overlay"];
   return {
@@ -71,6 +75,8 @@ function buildahPeer(root: string): Peer {
 }
 
 function timed(fn: () => void): number {
+  // Dirty pages of the builder before are written back first, outside the timing: each builder pays for its own writes only.
+  spawnSync("sync");
   const start = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - start) / 1e6;
@@ -101,7 +107,8 @@ async function main(): Promise<void> {
     daemons.push(wharfd, dockerd);
     const tar = await readFile(values.rootfs!);
     for (const d of [wharfd, dockerd]) sh("docker", ["import", "-c", 'CMD ["bash"]', "-", "debian:bench"], d.env, tar);
-    const peers: Peer[] = [dockerPeer("wharf", wharfd), dockerPeer("docker", dockerd)];
+    // wharf twice: through the docker CLI (the same client as docker's) and through its own CLI.
+    const peers: Peer[] = [dockerPeer("wharf", wharfd), wharfCliPeer(wharfd), dockerPeer("docker", dockerd)];
     if (hasCommand("buildah")) {
       const broot = join(work, "buildah");
       const archive = join(work, "debian.tar");
@@ -117,7 +124,9 @@ async function main(): Promise<void> {
     for (const p of peers) times.set(p.name, { cold: [], cached: [], "one-file": [] });
     for (const p of peers) p.build(context, []); // warm the base and the cache once
     for (let run = 0; run < RUNS; run++) {
-      for (const p of peers) {
+      // The order rotates run by run, so no builder always goes first (or after the same one).
+      const order = peers.map((_, i) => peers[(i + run) % peers.length]!);
+      for (const p of order) {
         const t = times.get(p.name)!;
         t.cold!.push(timed(() => p.build(context, ["--no-cache"])));
         t.cached!.push(timed(() => p.build(context, [])));
@@ -128,11 +137,13 @@ async function main(): Promise<void> {
     const rows: Record<string, Record<string, number>> = {};
     for (const [name, t] of times) rows[name] = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
     const scenarios = ["cold", "cached", "one-file"];
-    const header = ["scenario", ...peers.map((p) => p.name), ...peers.slice(1).map((p) => `wharf/${p.name}`)];
-    console.log(header.map((h) => h.padEnd(14)).join(""));
+    const others = peers.filter((p) => !p.name.startsWith("wharf"));
+    const ratios: [string, string][] = [["wharf", "docker"], ["wharf-cli", "docker"], ...others.filter((p) => p.name !== "docker").map((p): [string, string] => ["wharf", p.name])];
+    const header = ["scenario", ...peers.map((p) => p.name), ...ratios.map(([a, b]) => `${a}/${b}`)];
+    console.log(header.map((h) => h.padEnd(18)).join(""));
     for (const s of scenarios) {
-      const cells = [s, ...peers.map((p) => `${(rows[p.name]![s]! / 1000).toFixed(2)} s`), ...peers.slice(1).map((p) => `${(rows.wharf![s]! / rows[p.name]![s]!).toFixed(2)}×`)];
-      console.log(cells.map((c) => c.padEnd(14)).join(""));
+      const cells = [s, ...peers.map((p) => `${(rows[p.name]![s]! / 1000).toFixed(2)} s`), ...ratios.map(([a, b]) => `${(rows[a]![s]! / rows[b]![s]!).toFixed(2)}×`)];
+      console.log(cells.map((c) => c.padEnd(18)).join(""));
     }
     const out = join(projectRoot, "bench", "results");
     await mkdir(out, { recursive: true });

@@ -24,6 +24,7 @@ declare -A NEED=(
   [podman]=podman
   [docker-registry]=docker-registry
   [openssl]=openssl
+  [buildah]=buildah
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

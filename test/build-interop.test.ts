@@ -137,6 +137,9 @@ const CASES: Case[] = [
       await chmod(join(dir, "exec.sh"), 0o755);
       await chmod(join(dir, "dir", "nested"), 0o700);
       await symlink("a.txt", join(dir, "link.txt"));
+      // Inside a copied directory a symlink stays a symlink, dangling or not.
+      await symlink("one", join(dir, "dir", "to-one"));
+      await symlink("/nowhere", join(dir, "dir", "dangling"));
       await mkdir(join(dir, "src", "inner"), { recursive: true });
       await writeFile(join(dir, "src", "inner", "f"), "in the archive\n");
       execFileSync("tar", ["--owner=12", "--group=34", "-cf", join(dir, "archive.tar"), "-C", join(dir, "src"), "."]);

@@ -466,4 +466,9 @@ export class EngineClient {
     const res = await this.#send("GET", `/distribution/${escapeName(name)}/manifest`, { headers: { "X-Registry-Auth": registryAuth ?? "e30=" } });
     return readAll(res, 8 << 20);
   }
+
+  /** `POST /build/prune`: drops the build cache. */
+  pruneBuildCache(): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    return this.#json("POST", "/build/prune");
+  }
 }

@@ -24,6 +24,8 @@ export interface CacheRecord {
   /** The instruction's keyword and its line in the Dockerfile, to find "the same step" of an earlier build. */
   readonly slot: string;
   readonly inputs: Readonly<Record<string, string>>;
+  /** Digests of the context files a COPY read, kept on the latest record of each slot only (for explanations). */
+  readonly files?: Readonly<Record<string, string>>;
   readonly config: ImageConfig;
   /** The layer the step added, if it added one. */
   readonly layer?: CachedLayer;
@@ -65,6 +67,11 @@ export class BuildCache {
   }
 
   #add(r: CacheRecord): void {
+    const before = this.#bySlot.get(r.slot);
+    if (before && before.key !== r.key && before.files && this.#records.has(before.key)) {
+      const { files: _files, ...lean } = before;
+      this.#records.set(before.key, lean);
+    }
     this.#records.delete(r.key);
     this.#records.set(r.key, r);
     this.#bySlot.set(r.slot, r);
@@ -93,6 +100,15 @@ export class BuildCache {
     this.#dirty = true;
   }
 
+  /** Drops every record; returns them. */
+  clear(): CacheRecord[] {
+    const all = [...this.#records.values()];
+    this.#records.clear();
+    this.#bySlot.clear();
+    this.#dirty = true;
+    return all;
+  }
+
   forget(key: string): void {
     if (this.#records.delete(key)) this.#dirty = true;
   }
@@ -108,21 +124,28 @@ export class BuildCache {
 }
 
 /** Why a step missed the cache, in words: which input differs from the last build of the same step. */
-export function explainMiss(previous: CacheRecord | undefined, parent: string, inputs: Readonly<Record<string, string>>, parentWasHit: boolean): string {
+export function explainMiss(previous: CacheRecord | undefined, parent: string, inputs: Readonly<Record<string, string>>, parentWasHit: boolean, files?: Readonly<Record<string, string>>): string {
   if (!previous) return "no earlier build of this step";
-  if (previous.parent !== parent) return parentWasHit ? "the base differs from the last build of this step" : "an earlier step was rebuilt";
+  if (previous.parent !== parent && !parentWasHit) return "an earlier step was rebuilt";
   const changed: string[] = [];
   const keys = new Set([...Object.keys(previous.inputs), ...Object.keys(inputs)]);
   for (const k of [...keys].sort()) {
     if (previous.inputs[k] === inputs[k]) continue;
-    if (k.startsWith("file:")) {
-      const name = k.slice(5);
-      changed.push(previous.inputs[k] === undefined ? `file ${name} added` : inputs[k] === undefined ? `file ${name} removed` : `file ${name} changed`);
+    if (k === "files") {
+      const before = previous.files ?? {};
+      const now = files ?? {};
+      const names = new Set([...Object.keys(before), ...Object.keys(now)]);
+      const fileChanges: string[] = [];
+      for (const name of [...names].sort()) {
+        if (before[name] === now[name]) continue;
+        fileChanges.push(before[name] === undefined ? `file ${name} added` : now[name] === undefined ? `file ${name} removed` : `file ${name} changed`);
+      }
+      changed.push(...(fileChanges.length > 0 ? fileChanges : ["the copied files changed"]));
     } else if (k.startsWith("arg:")) changed.push(`build arg ${k.slice(4)} changed`);
     else if (k.startsWith("env:")) changed.push(`env ${k.slice(4)} changed`);
     else changed.push(`${k} changed`);
   }
-  if (changed.length === 0) return "the cached result is gone (collected)";
+  if (changed.length === 0) return previous.parent !== parent ? "an earlier step changed (a base image or a metadata instruction before this one)" : "the cached result is gone (collected)";
   const shown = changed.slice(0, 5).join(", ");
   return changed.length > 5 ? `${shown} and ${changed.length - 5} more` : shown;
 }

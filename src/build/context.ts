@@ -39,6 +39,8 @@ export class BuildContext {
   readonly #children = new Map<string, string[]>();
   readonly #captured = new Map<string, Buffer>();
   ignore = new IgnoreMatcher([]);
+  /** Whether the tar has hardlinks (COPY then reads unpacked files rather than the tar). */
+  hasHardlinks = false;
   readonly #tar: string | undefined;
   readonly #dir: string;
   #unpacked: Promise<string> | undefined;
@@ -80,6 +82,16 @@ export class BuildContext {
 
   children(dir: string): readonly string[] {
     return this.#children.get(dir) ?? [];
+  }
+
+  /** The saved tar, when the context came as one. */
+  get tar(): string | undefined {
+    return this.#tar;
+  }
+
+  /** Resolves once no unpack is in progress (before the directory is removed). */
+  async settled(): Promise<void> {
+    await this.#unpacked?.catch(() => {});
   }
 
   /** The directory with the context's files, unpacked on first use. */
@@ -135,6 +147,7 @@ export async function receiveContext(source: Readable, tarPath: string, dir: str
           ctx.add(c.path, { type: "symlink", mode, linkname: h.linkname, digest: "" });
           break;
         case "hardlink": {
+          ctx.hasHardlinks = true;
           const target = ctx.entries.get(clean(h.linkname));
           ctx.add(c.path, { type: "file", mode: target?.mode ?? mode, linkname: "", digest: target?.digest ?? "" });
           break;

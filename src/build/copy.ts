@@ -8,7 +8,7 @@
 // Also the content digest of what a COPY reads, for the cache: paths, types,
 // modes, link targets and file contents — never mtimes.
 import { createHash } from "node:crypto";
-import { chmodSync, constants, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, copyFileSync, createReadStream, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, lchown, lstat, lutimes, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -111,7 +111,7 @@ export function hashContextPaths(ctx: BuildContext, paths: readonly { rel: strin
   for (const p of paths) {
     const entries = p.isDir ? walkContext(ctx, p.rel) : [p.rel];
     for (const path of entries) {
-      if (!exclude.empty && path !== p.rel && exclude.ignores(path)) continue;
+      if (!exclude.empty && path !== p.rel && exclude.ignores(p.rel === "" ? path : path.slice(p.rel.length + 1))) continue;
       const e = ctx.entries.get(path)!;
       const digest = createHash("sha256").update(`${e.type}\0${e.mode.toString(8)}\0${e.linkname}\0${e.digest}`).digest("hex").slice(0, 32);
       files.set(path === "" ? "." : path, digest);
@@ -141,7 +141,7 @@ async function mkdirAllInRoot(root: string, path: string, owner: Owner | undefin
   return resolveInRoot(root, path);
 }
 
-async function isDirInRoot(root: string, path: string): Promise<boolean> {
+export async function isDirInRoot(root: string, path: string): Promise<boolean> {
   try {
     return (await lstat(await resolveInRoot(root, path))).isDirectory();
   } catch (e) {
@@ -184,6 +184,8 @@ export async function performCopy(root: string, plan: CopyPlan): Promise<void> {
 }
 
 const MAX_LINKS = 40;
+const ROOT_UID = process.getuid?.() ?? 0;
+const ROOT_GID = process.getgid?.() ?? 0;
 
 /** resolveInRoot, synchronously: the host path of `path` inside `root`, symlinks followed inside it. */
 function resolveInRootSync(root: string, path: string, noFollow = false): string {
@@ -239,7 +241,8 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
   const st = lstatSync(item.host);
   chmodSync(hostDir, mode ?? st.mode & 0o7777);
   lchownSync(hostDir, owner.uid, owner.gid);
-  const walk = (srcDir: string, destDir: string, containerDir: string, rel: string): void => {
+  // A directory this copy created is empty: nothing in it needs looking at first.
+  const walk = (srcDir: string, destDir: string, containerDir: string, rel: string, fresh: boolean): void => {
     for (const n of readdirSync(srcDir).sort()) {
       const childRel = rel === "" ? n : `${rel}/${n}`;
       if (item.filter && !item.filter(childRel)) continue;
@@ -247,7 +250,7 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
       const s = lstatSync(src);
       const containerPath = `${containerDir === "/" ? "" : containerDir}/${n}`;
       let dest = `${destDir}/${n}`;
-      let d = lstatOrUndefined(dest);
+      let d = fresh ? undefined : lstatOrUndefined(dest);
       if (s.isDirectory()) {
         if (d?.isSymbolicLink()) {
           dest = resolveInRootSync(root, containerPath);
@@ -260,7 +263,7 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
         if (!d) mkdirSync(dest);
         chmodSync(dest, mode ?? s.mode & 0o7777);
         lchownSync(dest, owner.uid, owner.gid);
-        walk(src, dest, containerPath, childRel);
+        walk(src, dest, containerPath, childRel, !d);
         lutimesSync(dest, s.atime, s.mtime);
         continue;
       }
@@ -269,7 +272,7 @@ async function copyTree(root: string, item: CopyItem, target: string, hostDir: s
       placeEntry(src, s, dest, owner, mode);
     }
   };
-  walk(item.host, hostDir, target, "");
+  walk(item.host, hostDir, target, "", readdirSync(hostDir).length === 0);
   lutimesSync(hostDir, st.atime, st.mtime);
 }
 
@@ -283,8 +286,9 @@ function placeEntry(src: string, s: Stats, dest: string, owner: Owner, mode: num
   }
   if (!s.isFile()) throw wharfError("invalid-argument", `cannot copy ${src}: not a regular file, directory or symlink`);
   copyFileSync(src, dest, constants.COPYFILE_FICLONE);
-  lchownSync(dest, owner.uid, owner.gid);
-  chmodSync(dest, mode ?? s.mode & 0o7777);
+  // A new file is root's already, with the source's permission bits (copyfile sets them); setuid and friends need a chmod after a chown.
+  if (owner.uid !== ROOT_UID || owner.gid !== ROOT_GID) lchownSync(dest, owner.uid, owner.gid);
+  if (mode !== undefined || (s.mode & 0o7000) !== 0 || owner.uid !== ROOT_UID || owner.gid !== ROOT_GID) chmodSync(dest, mode ?? s.mode & 0o7777);
   lutimesSync(dest, s.atime, s.mtime);
 }
 
@@ -296,6 +300,110 @@ async function copyEntry(root: string, src: string, dest: string, owner: Owner, 
   if (d?.isDirectory()) throw wharfError("invalid-argument", `cannot overwrite directory ${dest} with a non-directory`);
   if (d) rmSync(host, { force: true });
   placeEntry(src, s, host, owner, mode);
+}
+
+/** One source of a COPY read straight from the context's tar. */
+export interface TarSource {
+  /** The context path (a file, or a directory whose contents are copied). */
+  readonly rel: string;
+  readonly isDir: boolean;
+  /** Where it goes in the container: the directory that receives a directory's contents, or the file's path. */
+  readonly target: string;
+  /** For a directory: which paths below it (relative to it) to take. */
+  readonly filter?: (rel: string) => boolean;
+}
+
+/**
+ * COPY from the context's saved tar in one pass, writing every file once
+ * (instead of unpacking the context and copying from there). Same results
+ * as performCopy for sources that are plain files, directories and
+ * symlinks; the caller falls back to performCopy for contexts with hardlinks.
+ */
+export async function copyFromTar(root: string, tarPath: string, sources: readonly TarSource[], owner: Owner | undefined, mode: number | undefined): Promise<void> {
+  const who = owner ?? { uid: 0, gid: 0 };
+  const chownNeeded = who.uid !== ROOT_UID || who.gid !== ROOT_GID;
+  /** Host directories made or checked so far, by container path, with whether this copy created them (then nothing in them needs a look first). */
+  const dirs = new Map<string, { host: string; fresh: boolean }>();
+  const dirTimes: { host: string; mtime: Date }[] = [];
+  for (const src of sources) {
+    const dir = src.isDir ? src.target : posix.dirname(src.target);
+    const host = await mkdirAllInRoot(root, dir, owner);
+    dirs.set(dir, { host, fresh: readdirSync(host).length === 0 });
+  }
+  const dirOf = (containerDir: string): { host: string; fresh: boolean } => {
+    const known = dirs.get(containerDir);
+    if (known) return known;
+    const host = resolveInRootSync(root, containerDir);
+    const entry = { host, fresh: false };
+    dirs.set(containerDir, entry);
+    return entry;
+  };
+  for await (const entry of readTar(createReadStream(tarPath))) {
+    const h = entry.header;
+    const path = posix.normalize(`/${h.name}`).slice(1).replace(/\/+$/, "");
+    for (const src of sources) {
+      let target: string;
+      if (src.isDir) {
+        if (path === src.rel) {
+          const d = dirOf(src.target);
+          chmodSync(d.host, mode ?? h.mode & 0o7777);
+          lchownSync(d.host, who.uid, who.gid);
+          dirTimes.push({ host: d.host, mtime: new Date(h.mtime * 1000) });
+          continue;
+        }
+        const prefix = src.rel === "" ? "" : `${src.rel}/`;
+        if (!path.startsWith(prefix) || path === "") continue;
+        const within = path.slice(prefix.length);
+        if (src.filter && !src.filter(within)) continue;
+        target = posix.join(src.target, within);
+      } else {
+        if (path !== src.rel) continue;
+        target = src.target;
+      }
+      const parent = dirOf(posix.dirname(target));
+      let dest = `${parent.host}/${posix.basename(target)}`;
+      let d = parent.fresh ? undefined : lstatOrUndefined(dest);
+      const mtime = new Date(h.mtime * 1000);
+      if (h.type === "directory") {
+        if (d?.isSymbolicLink()) {
+          dest = resolveInRootSync(root, target);
+          d = lstatOrUndefined(dest);
+        }
+        if (d && !d.isDirectory()) {
+          rmSync(dest, { force: true });
+          d = undefined;
+        }
+        if (!d) mkdirSync(dest);
+        chmodSync(dest, mode ?? h.mode & 0o7777);
+        lchownSync(dest, who.uid, who.gid);
+        dirs.set(target, { host: dest, fresh: !d });
+        dirTimes.push({ host: dest, mtime });
+        continue;
+      }
+      if (d?.isDirectory()) throw wharfError("invalid-argument", `cannot overwrite directory ${target} with a non-directory`);
+      if (d) rmSync(dest, { force: true });
+      if (h.type === "symlink") {
+        symlinkSync(h.linkname, dest);
+        lchownSync(dest, who.uid, who.gid);
+        lutimesSync(dest, mtime, mtime);
+        continue;
+      }
+      if (h.type !== "file") throw wharfError("invalid-argument", `cannot copy ${path}: not a regular file, directory or symlink`);
+      const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, h.mode & 0o777);
+      try {
+        for await (const chunk of entry.body) {
+          let off = 0;
+          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+        }
+        if (chownNeeded) fchownSync(fd, who.uid, who.gid);
+        fchmodSync(fd, mode ?? h.mode & 0o7777);
+        futimesSync(fd, mtime, mtime);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+  for (const t of dirTimes.reverse()) lutimesSync(t.host, t.mtime, t.mtime);
 }
 
 /** Whether a local file is an archive ADD unpacks: a tar, plain or compressed. */

@@ -9,18 +9,18 @@
 // step succeeded.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, lstat, writeFile } from "node:fs/promises";
+import { lstatSync, readdirSync } from "node:fs";
 import { join, posix } from "node:path";
-import { Readable } from "node:stream";
 import { diffDirectory } from "../archive/index.js";
 import { hostsFile, readInRoot, resolvConf, resolveInRoot } from "../container/index.js";
 import type { ImageStore, ImageView } from "../image/index.js";
-import { asWharfError, errnoCode, isKind, KeyedMutex, wharfError, WharfError, type Logger } from "../internal/index.js";
-import { chainIds, digestOf, hostPlatform, MediaType, parsePlatformSpec, parseReference, shortId, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Reference, type RuntimeMount } from "../oci/index.js";
+import { errnoCode, isKind, KeyedMutex, wharfError, WharfError, type Logger } from "../internal/index.js";
+import { chainIds, digestOf, formatReference, hostPlatform, withDefaultTag, MediaType, parsePlatformSpec, parseReference, shortId, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Reference, type RuntimeMount } from "../oci/index.js";
 import { resolveUser } from "../runtime/index.js";
 import { mountAll, unmount, writableDir } from "../snapshot/index.js";
 import { BuildCache, cacheKey, explainMiss, type CachedLayer, type CacheRecord } from "./cache.js";
 import { resolveInContext, type BuildContext } from "./context.js";
-import { hashContextPaths, isArchive, matchContext, performCopy, type CopyItem, type CopyPlan, type Owner } from "./copy.js";
+import { copyFromTar, hashContextPaths, isArchive, isDirInRoot, matchContext, performCopy, type CopyItem, type CopyPlan, type Owner, type TarSource } from "./copy.js";
 import { IgnoreMatcher } from "./dockerignore.js";
 import { expand, instructionError, readDockerfile, readInstruction, type ArgDecl, type Dockerfile, type Instruction, type Stage } from "./instructions.js";
 import { parseDockerfile } from "./parser.js";
@@ -111,13 +111,13 @@ function envGet(list: readonly string[] | undefined, name: string): string | und
   return undefined;
 }
 
+/** The env list with `name` set to `value`: replaced in place, or appended. */
 function envSet(list: readonly string[], name: string, value: string): string[] {
-  const out = list.filter((e) => (e.indexOf("=") === -1 ? e : e.slice(0, e.indexOf("="))) !== name);
-  const idx = list.findIndex((e) => (e.indexOf("=") === -1 ? e : e.slice(0, e.indexOf("="))) === name);
+  const nameOf = (e: string) => (e.indexOf("=") === -1 ? e : e.slice(0, e.indexOf("=")));
+  const idx = list.findIndex((e) => nameOf(e) === name);
   if (idx === -1) return [...list, `${name}=${value}`];
   const copy = [...list];
   copy[idx] = `${name}=${value}`;
-  void out;
   return copy;
 }
 
@@ -165,7 +165,7 @@ export class Builder {
   readonly #o: BuilderOptions;
   readonly #runner: Runner;
   #cache: BuildCache | undefined;
-  readonly #cacheLease;
+  #cacheLease;
   readonly #locks = new KeyedMutex();
   #files: { hosts: string; resolv: string } | undefined;
 
@@ -188,6 +188,32 @@ export class Builder {
     if (!r.layer) return;
     this.#cacheLease.addBlob(r.layer.descriptor.digest);
     this.#cacheLease.addSnapshot(chainIds(r.config.rootfs.diff_ids).at(-1)!);
+  }
+
+  /**
+   * `builder prune`: forgets every cache record and cache mount, then lets
+   * the image store collect the layers no image uses. Answers the records
+   * dropped and the bytes of their layers that are gone now.
+   */
+  async prune(): Promise<{ cachesDeleted: string[]; spaceReclaimed: number }> {
+    const cache = await this.#openCache();
+    const records = cache.clear();
+    await cache.flush();
+    const old = this.#cacheLease;
+    this.#cacheLease = this.#o.images.leases.create();
+    old[Symbol.dispose]();
+    let reclaimed = 0;
+    const mounts = join(this.#o.root, "cache-mounts");
+    for (const name of await readdir(mounts).catch(() => [] as string[])) {
+      reclaimed += treeSizeOrZero(join(mounts, name));
+      await rm(join(mounts, name), { recursive: true, force: true });
+    }
+    const collected = new Set((await this.#o.images.gc()).snapshots);
+    for (const r of records) {
+      if (!r.layer) continue;
+      if (collected.has(chainIds(r.config.rootfs.diff_ids).at(-1)!)) reclaimed += r.layer.contentSize;
+    }
+    return { cachesDeleted: records.map((r) => r.key), spaceReclaimed: reclaimed };
   }
 
   async #runtimeFiles(): Promise<{ hosts: string; resolv: string }> {
@@ -239,6 +265,9 @@ export class Builder {
     const images = this.#o.images;
     using lease = images.leases.create();
     const config = state.config;
+    // A rebuild that changed nothing gives the image that is there, under the names it has: no write at all.
+    const existing = await images.get(stateId(state)).catch(() => undefined);
+    if (existing && names.every((n) => existing.tags.some((t) => formatReference(t) === formatReference(withDefaultTag(n))))) return existing;
     const docs = await images.putImageDocuments(config, state.layers.map((l) => l.descriptor), lease);
     return images.commitImage({
       manifest: docs.manifest,
@@ -307,7 +336,6 @@ class BuildRun {
   readonly #stages: StageRun[];
   readonly #abort = new AbortController();
   #ordered: OrderedLog | undefined;
-  #stepNo = 0;
   #totalSteps = 0;
 
   constructor(b: Builder, df: Dockerfile, file: string, req: BuildRequest, ctx: BuildContext, cache: BuildCache, log: BuildLog) {
@@ -491,7 +519,6 @@ class BuildRun {
     let step = stepBase;
     const header = (ins: Instruction) => {
       step++;
-      this.#stepNo = Math.max(this.#stepNo, step);
       log(`Step ${step}/${this.#totalSteps} : ${stepText(ins)}\n`);
     };
     // FROM
@@ -575,7 +602,8 @@ class BuildRun {
       case "arg": {
         for (const a of ins.args) scope.declare(a, state, ins);
         const text = ins.args.map((a) => (a.value !== undefined ? `${a.name}=${a.value}` : a.name)).join(" ");
-        return meta({ args: JSON.stringify(ins.args.map((a) => [a.name, scope.value(a.name) ?? null])) }, `ARG ${text}`, (c) => c);
+        // The values stay out of the key: every step that reads one has it among its own inputs.
+        return meta({ args: JSON.stringify(ins.args.map((a) => [a.name, a.value ?? null])) }, `ARG ${text}`, (c) => c);
       }
       case "env": {
         let list = [...(cfg.Env ?? [])];
@@ -639,7 +667,7 @@ class BuildRun {
         const raw = x(ins.path);
         const dir = posix.isAbsolute(raw) ? posix.normalize(raw) : posix.join(cfg.WorkingDir || "/", raw);
         const inputs = { kind: "workdir", dir };
-        return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, `WORKDIR ${dir}`, async () => {
+        return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, `WORKDIR ${dir}`, undefined, async () => {
           const layer = await this.#fsStep(state, async (rootfs) => {
             const parts = dir.split("/").filter(Boolean);
             let cur = "/";
@@ -677,6 +705,7 @@ class BuildRun {
     parentHit: boolean,
     log: (l: string) => void,
     createdBy: string,
+    files: Readonly<Record<string, string>> | undefined,
     exec: () => Promise<{ layer: CachedLayer | undefined; change?: (c: ContainerConfig) => ContainerConfig }>,
   ): Promise<{ state: State; hit: boolean }> {
     const key = cacheKey(state.key, inputs);
@@ -693,7 +722,7 @@ class BuildRun {
         log(" ---> Using cache (from --cache-from)\n");
         return { state: { ...fromImage, key }, hit: true };
       }
-      log(` ---> Cache miss: ${record ? "the cached layer was collected" : explainMiss(this.#cache.previous(slot), state.key, inputs, parentHit)}\n`);
+      log(` ---> Cache miss: ${record ? "the cached layer was collected" : explainMiss(this.#cache.previous(slot), state.key, inputs, parentHit, files)}\n`);
     } else {
       log(" ---> Cache disabled for this step (--no-cache)\n");
     }
@@ -702,7 +731,7 @@ class BuildRun {
     const diffIds = layer ? [...state.config.rootfs.diff_ids, layer.diffId] : state.config.rootfs.diff_ids;
     const history: HistoryEntry[] = [...(state.config.history ?? []), { created, created_by: createdBy.startsWith("|") || createdBy.startsWith("/") ? createdBy : `/bin/sh -c #(nop) ${createdBy}`, ...(layer ? {} : { empty_layer: true }) }];
     const config: ImageConfig = { ...state.config, created, config: change ? change({ ...(state.config.config ?? {}) }) : state.config.config ?? {}, rootfs: { type: "layers", diff_ids: diffIds }, history };
-    const record: CacheRecord = { key, parent: state.key, slot, inputs, config, ...(layer ? { layer } : {}), createdAt: created };
+    const record: CacheRecord = { key, parent: state.key, slot, inputs, ...(files ? { files } : {}), config, ...(layer ? { layer } : {}), createdAt: created };
     this.#cache.put(record);
     this.#b.hold(record);
     return { state: { config, layers: layer ? [...state.layers, layer] : state.layers, key }, hit: false };
@@ -791,7 +820,7 @@ class BuildRun {
       lease.addBlob(blob.digest);
       const diffId = blob.digest;
       const chain = chainIds([...diffIds, diffId]).at(-1)!;
-      const contentSize = await treeSize(upper);
+      const contentSize = treeSize(upper);
       try {
         await images.snapshotter.commit(chain, key, { labels: { "wharf.layer": diffId, "wharf.size": String(size), "wharf.content-size": String(contentSize) } });
         committed = true;
@@ -806,34 +835,43 @@ class BuildRun {
     }
   }
 
-  /** Mounts a state's root read-only at a temporary directory for `fn` (COPY --from, RUN --mount=from). */
+  /** Mounts a state's root read-only at a temporary directory for `fn` (COPY --from). */
   async #withView<T>(state: State, fn: (root: string) => Promise<T>): Promise<T> {
+    const view = await this.#openView(state);
+    try {
+      return await fn(view.dir);
+    } finally {
+      await view.close();
+    }
+  }
+
+  /** A state's root mounted read-only until `close` (RUN --mount=type=bind,from=…, COPY --from). */
+  async #openView(state: State): Promise<{ dir: string; close: () => Promise<void> }> {
     const images = this.#b.images;
-    using lease = images.leases.create();
     const diffIds = state.layers.map((l) => l.diffId);
+    await mkdir(this.#b.execRoot, { recursive: true });
     if (diffIds.length === 0) {
       const empty = await mkdtemp(join(this.#b.execRoot, "empty-"));
-      try {
-        return await fn(empty);
-      } finally {
-        await rm(empty, { recursive: true, force: true });
-      }
+      return { dir: empty, close: () => rm(empty, { recursive: true, force: true }) };
     }
+    const lease = images.leases.create();
     const key = `${ACTIVE_PREFIX}view-${randomBytes(8).toString("hex")}`;
     lease.addSnapshot(key);
-    const mounts = await images.snapshotter.view(key, chainIds(diffIds).at(-1)!);
     const dir = join(this.#b.execRoot, "mnt", key);
-    await mkdir(dir, { recursive: true });
-    try {
-      await mountAll(mounts, dir);
-      try {
-        return await fn(dir);
-      } finally {
-        await unmount(dir);
-      }
-    } finally {
+    const close = async () => {
+      await unmount(dir).catch(() => {});
       await images.snapshotter.remove(key).catch(() => {});
       await rmdir(dir).catch(() => {});
+      lease[Symbol.dispose]();
+    };
+    try {
+      const mounts = await images.snapshotter.view(key, chainIds(diffIds).at(-1)!);
+      await mkdir(dir, { recursive: true });
+      await mountAll(mounts, dir);
+      return { dir, close };
+    } catch (e) {
+      await close();
+      throw e;
     }
   }
 
@@ -877,7 +915,15 @@ class BuildRun {
       inputs[`env:${eq === -1 ? e : e.slice(0, eq)}`] = eq === -1 ? "" : e.slice(eq + 1);
     }
     for (const [k, v] of visibleArgs) inputs[`arg:${k}`] = v;
-    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, async () => {
+    // What a bind mount from another stage or image reads is that state: its key is an input.
+    const mountSources = new Map<string, State>();
+    for (const m of ins.mounts) {
+      if (m.type !== "bind" || m.from === undefined || mountSources.has(m.from)) continue;
+      const from = await this.#sourceState(m.from, stage, ins.node);
+      mountSources.set(m.from, from);
+      inputs[`mount-from:${m.from}`] = from.key;
+    }
+    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, undefined, async () => {
       const id = randomBytes(6).toString("hex");
       log(` ---> Running in ${id}\n`);
       const cleanups: (() => Promise<void>)[] = [];
@@ -934,14 +980,18 @@ class BuildRun {
                 const path = join(dir, "secret");
                 await writeFile(path, data, { mode: m.mode });
                 await import("node:fs/promises").then((f) => f.chown(path, m.uid, m.gid));
-                if (m.env === undefined || ins.mounts.some((x) => x.type === "secret" && x.id === m.id && x.target === m.target && m.target !== `/run/secrets/${m.id}`) || true) {
-                  mounts.push({ destination: target, type: "bind", source: path, options: ["rbind", "ro"] });
-                }
+                mounts.push({ destination: target, type: "bind", source: path, options: ["rbind", "ro"] });
                 break;
               }
               case "bind": {
                 if (m.from !== undefined) {
-                  throw instructionError(this.#file, ins.node, "--mount=type=bind,from=… is not supported yet");
+                  const from = mountSources.get(m.from)!;
+                  const view = await this.#openView(from);
+                  cleanups.push(view.close);
+                  const host = await resolveInRoot(view.dir, m.source || "/");
+                  if (!(await existsInRoot(view.dir, m.source || "/"))) throw instructionError(this.#file, ins.node, `--mount=type=bind,from=${m.from},source=${m.source}: not found`, "not-found");
+                  mounts.push({ destination: target, type: "bind", source: host, options: ["rbind", "ro"] });
+                  break;
                 }
                 let rel: string;
                 try {
@@ -1008,6 +1058,7 @@ class BuildRun {
     const from = ins.from !== undefined ? x(ins.from) : undefined;
     const inputs: Record<string, string> = { kind: ins.kind, dest, destIsDir: String(destIsDir), chown: chown ?? "", chmod: chmod ?? "", exclude: JSON.stringify(ins.exclude), parents: String(ins.parents) };
     const literals: { name: string; data: Buffer; mode: number; mtime?: Date }[] = [];
+    let fileDigests: Record<string, string> | undefined;
     const contextSources: { rel: string; isDir: boolean; source: string }[] = [];
     const urls: string[] = [];
     const sources: string[] = [];
@@ -1052,7 +1103,13 @@ class BuildRun {
       if (contextSources.length + urls.length + literals.length > 1 && !destIsDir) {
         throw instructionError(this.#file, ins.node, `When using ${ins.kind.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
       }
-      for (const [p, d] of files) inputs[`file:${p}`] = d;
+      // The key takes one digest of every file read; the per-file digests go with the record, for explanations only.
+      if (files.size > 0) {
+        const h = createHash("sha256");
+        for (const [p, d] of [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(`${p}\0${d}\n`);
+        inputs["files"] = h.digest("hex");
+        fileDigests = Object.fromEntries(files);
+      }
       for (const u of urls) {
         const fetched = await download(u, this.#signal).catch((e: unknown) => {
           throw instructionError(this.#file, ins.node, `download ${u}: ${(e as Error).message}`, "unavailable");
@@ -1063,7 +1120,7 @@ class BuildRun {
       }
     }
     const createdBy = `${ins.kind.toUpperCase()} ${[...(from !== undefined ? [`--from=${from}`] : []), ...(chown !== undefined ? [`--chown=${chown}`] : []), ...sources, ...literals.map((l) => l.name)].join(" ")} ${rawDest}`;
-    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, async () => {
+    return this.#cached(stage, ins, state, inputs, noCache, parentHit, log, createdBy, fileDigests, async () => {
       const perform = async (items: CopyItem[]) =>
         this.#fsStep(state, async (rootfs) => {
           const owner = chown !== undefined ? await resolveOwner(rootfs, chown, this.#file, ins.node) : undefined;
@@ -1088,6 +1145,29 @@ class BuildRun {
           }
           return perform(items);
         });
+      } else if (ins.kind === "copy" && this.#ctx.tar !== undefined && !this.#ctx.hasHardlinks) {
+        // Straight from the saved tar: each file written once, the context never unpacked.
+        const tar = this.#ctx.tar;
+        layer = await this.#fsStep(state, async (rootfs) => {
+          const owner = chown !== undefined ? await resolveOwner(rootfs, chown, this.#file, ins.node) : undefined;
+          const intoDir = destIsDir || (await isDirInRoot(rootfs, dest));
+          const tarSources: TarSource[] = contextSources.map((s) => ({
+            rel: s.rel,
+            isDir: s.isDir,
+            target: s.isDir ? (ins.parents && s.rel !== "" ? posix.join(dest, s.rel) : dest) : intoDir ? posix.join(dest, ins.parents ? s.rel : posix.basename(s.rel)) : dest,
+            ...(s.isDir
+              ? {
+                  filter: (rel: string) => {
+                    const full = s.rel === "" ? rel : `${s.rel}/${rel}`;
+                    return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(rel));
+                  },
+                }
+              : {}),
+          }));
+          await copyFromTar(rootfs, tar, tarSources, owner, mode);
+          if (literals.length > 0) await performCopy(rootfs, { items: [], dest, destIsDir, ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}), literals });
+          return [];
+        });
       } else {
         const items: CopyItem[] = [];
         const dir = await this.#ctx.files(this.#signal);
@@ -1095,7 +1175,8 @@ class BuildRun {
           const host = s.rel === "" ? dir : `${dir}/${s.rel}`;
           const filter = (rel: string) => {
             const full = s.rel === "" ? rel : `${s.rel}/${rel}`;
-            return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(full));
+            // --exclude patterns are relative to the source being copied, as BuildKit reads them.
+            return !this.#ctx.ignore.ignores(full) && (exclude.empty || !exclude.ignores(rel));
           };
           const extract = ins.kind === "add" && !s.isDir && (await isArchive(host));
           items.push({ host, name: s.isDir ? (ins.parents ? s.rel : "") : ins.parents ? s.rel : posix.basename(s.rel), isDir: s.isDir, filter, ...(extract ? { extract } : {}) });
@@ -1228,14 +1309,23 @@ async function dropStubs(upper: string, paths: readonly string[]): Promise<void>
   }
 }
 
-async function treeSize(dir: string): Promise<number> {
+function treeSizeOrZero(dir: string): number {
+  try {
+    return treeSize(dir);
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes a layer's tree puts on disk, as docker counts them (files once per inode, symlink targets); synchronous, as the diff walks. */
+function treeSize(dir: string): number {
   let total = 0;
   const seen = new Set<string>();
-  const walk = async (d: string) => {
-    for (const n of await readdir(d)) {
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
       const p = `${d}/${n}`;
-      const st = await lstat(p);
-      if (st.isDirectory()) await walk(p);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
       else if (st.isFile()) {
         const id = `${st.dev}:${st.ino}`;
         if (!seen.has(id)) {
@@ -1245,7 +1335,7 @@ async function treeSize(dir: string): Promise<number> {
       } else if (st.isSymbolicLink()) total += st.size;
     }
   };
-  await walk(dir);
+  walk(dir);
   return total;
 }
 
@@ -1284,5 +1374,3 @@ async function download(url: string, signal: AbortSignal): Promise<{ name: strin
   return { name, data, ...(lm ? { mtime: new Date(lm) } : {}) };
 }
 
-void Readable;
-void asWharfError;

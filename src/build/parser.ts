@@ -162,7 +162,7 @@ export function parseDockerfile(text: string): ParseResult {
     }
     if (HEREDOC_INSTRUCTIONS.has(node.keyword) && !node.json && line.includes("<<")) {
       const heredocs: Heredoc[] = [];
-      for (const doc of heredocWords(node.args[0] ?? "")) {
+      for (const doc of heredocWords(node.args.join(" "))) {
         let content = "";
         let terminated = false;
         while (i < lines.length) {

@@ -79,6 +79,7 @@ export class Runner {
       tail = Buffer.concat([tail, chunk]);
       if (tail.length > TAIL_BYTES) tail = tail.subarray(tail.length - TAIL_BYTES);
     };
+    let clean = false;
     try {
       const child = spawn(this.#binary, ["--root", this.#o.stateDir, "run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
       child.stdout.on("data", keep);
@@ -94,13 +95,17 @@ export class Runner {
       });
       signal?.removeEventListener("abort", onAbort);
       if (signal?.aborted) throw wharfError("cancelled", "build cancelled");
+      clean = true;
       return { exitCode: code, tail: tail.toString("utf8") };
     } finally {
-      await new Promise<void>((resolve) => {
-        const del = spawn(this.#binary, ["--root", this.#o.stateDir, "delete", "--force", id], { stdio: "ignore" });
-        del.once("close", () => resolve());
-        del.once("error", () => resolve());
-      });
+      // `runc run` deletes its container when the process ends; only an interrupted run leaves one behind.
+      if (!clean) {
+        await new Promise<void>((resolve) => {
+          const del = spawn(this.#binary, ["--root", this.#o.stateDir, "delete", "--force", id], { stdio: "ignore" });
+          del.once("close", () => resolve());
+          del.once("error", () => resolve());
+        });
+      }
       await rm(bundle, { recursive: true, force: true });
     }
   }

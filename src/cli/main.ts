@@ -132,6 +132,12 @@ export const COMMANDS: readonly Entry[] = [
   },
   {
     kind: "group",
+    name: "builder",
+    short: "Manage builds",
+    children: [leaf("build", lazy(builds, "buildCommand")), leaf("prune", lazy(builds, "builderPruneCommand"))],
+  },
+  {
+    kind: "group",
     name: "system",
     short: "Manage wharf",
     children: [leaf("df", dfCommand), leaf("events", eventsCommand), leaf("info", infoCommand)],

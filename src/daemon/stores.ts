@@ -78,6 +78,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
     startUnpack: unpackWhileDownloading(snapshotter),
     logger: logger.with({ module: "distribution" }),
   });
+  await builds?.recover();
   return {
     images,
     distribution,

@@ -5,7 +5,7 @@
 import type { BuildOptions, BuildService } from "../../build/index.js";
 import { wharfError } from "../../internal/index.js";
 import type { Query } from "../query.js";
-import { respondWithJsonStream } from "../respond.js";
+import { respondWithJsonStream, sendJson } from "../respond.js";
 import type { RequestContext, Router } from "../router.js";
 
 function jsonParam<T>(q: Query, name: string, check: (v: unknown) => v is T, fallback: T): T {
@@ -63,6 +63,12 @@ export function parseBuildQuery(ctx: RequestContext): Omit<BuildOptions, "signal
 }
 
 export function buildRoutes(router: Router, builds: BuildService): void {
+  router.on("POST", "/build/prune", async (ctx) => {
+    // Every record is one kind of cache here; `all`, `keep-storage` and filters narrow nothing yet.
+    const result = await builds.prune();
+    sendJson(ctx.res, 200, { CachesDeleted: result.cachesDeleted, SpaceReclaimed: result.spaceReclaimed });
+  });
+
   router.on("POST", "/build", async (ctx) => {
     const options = parseBuildQuery(ctx);
     const quiet = ctx.query.bool("q");

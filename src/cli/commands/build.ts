@@ -5,11 +5,13 @@ import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { jsonMessages, type BuildQuery } from "../../api/client.js";
+import { createInterface } from "node:readline";
 import { CliError, write, type CliContext, type Command } from "../context.js";
+import { humanSize } from "../units.js";
 import { FlagError } from "../flags.js";
 
 const OUTPUT_TYPES = new Set(["local", "tar", "oci", "docker"]);
@@ -306,6 +308,37 @@ export const buildCommand: Command = {
     } finally {
       for (const c of cleanups) await c().catch(() => {});
     }
-    void basename;
+  },
+};
+
+export const builderPruneCommand: Command = {
+  spec: {
+    use: "[OPTIONS]",
+    short: "Remove build cache",
+    args: { kind: "none" },
+    flags: [
+      { name: "all", short: "a", kind: "bool", usage: "Remove all unused build cache, not just dangling ones" },
+      { name: "force", short: "f", kind: "bool", usage: "Do not prompt for confirmation" },
+    ],
+  },
+  async run(ctx, flags) {
+    if (!flags.bool("force")) {
+      await write(ctx.io.stdout, "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] ");
+      const rl = createInterface({ input: ctx.io.stdin, terminal: false });
+      let yes = false;
+      try {
+        for await (const line of rl) {
+          yes = line.trim().toLowerCase() === "y";
+          break;
+        }
+      } finally {
+        rl.close();
+      }
+      if (!yes) return;
+    }
+    const result = await ctx.client().pruneBuildCache();
+    const deleted = result.CachesDeleted ?? [];
+    if (deleted.length > 0) await write(ctx.io.stdout, `Deleted build cache objects:\n${deleted.map((d) => `${d.slice(0, 25)}\n`).join("")}\n`);
+    await write(ctx.io.stdout, `Total reclaimed space: ${humanSize(result.SpaceReclaimed)}\n`);
   },
 };
