@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm start: install what is missing, build, start wharfd with its defaults
 # (unless one is already serving), make the busybox base image, and run the
-# main job: show what the engine holds.
+# main job: show what the engine holds and run a container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -32,5 +32,7 @@ echo
 wharf images
 echo
 wharf history busybox
+echo
+wharf run --rm busybox sh -c 'echo "hello from container $(hostname): $(uname -sr), $(ls /bin | wc -l) busybox applets"'
 echo
 echo "wharfd is running (pid $(cat /run/wharf/wharfd.pid 2>/dev/null || echo '?')); talk to it with ./bin/wharf or DOCKER_HOST=unix://$sock docker"
