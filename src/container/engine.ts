@@ -506,7 +506,8 @@ export class ContainerEngine {
     // The process is gone: its runtime state, root mount and network go side by side.
     const [oom] = await Promise.all([
       stat(`${this.paths.persist(r.Id)}/oom`).then(() => true, () => false),
-      this.#runtime(r).delete(r.Id, true).catch((e: unknown) => this.#logger.warn("runtime delete failed", { container: r.Id, error: asWharfError(e, "delete").message })),
+      // An auto-removed container's runtime state goes with the rest of it, after the removal.
+      r.HostConfig.AutoRemove ? undefined : this.#runtime(r).delete(r.Id, true).catch((e: unknown) => this.#logger.warn("runtime delete failed", { container: r.Id, error: asWharfError(e, "delete").message })),
       unmount(this.paths.rootfs(r.Id)).catch((e: unknown) => this.#logger.warn("unmount failed", { container: r.Id, error: asWharfError(e, "unmount").message })),
       this.#o.network?.detach(r.Id).catch((e: unknown) => this.#logger.warn("network detach failed", { container: r.Id, error: asWharfError(e, "detach").message })),
     ]);
@@ -746,7 +747,6 @@ export class ContainerEngine {
   /** Removes everything of a container that is not running: runtime state, mounts, snapshot, files. */
   async #destroy(r: ContainerRecord): Promise<void> {
     const runtime = this.#runtime(r);
-    if (await runtime.hasState(r.Id)) await runtime.delete(r.Id, true).catch(() => {});
     for (const m of await mountsUsing(this.paths.dir(r.Id))) await unmount(m);
     try {
       await this.#o.snapshotter.remove(r.Id);
@@ -758,6 +758,8 @@ export class ContainerEngine {
     // and removes it as a half-created one. The rest is not waited for.
     await rm(this.paths.record(r.Id), { force: true });
     this.#cleanup(r.Id, async () => {
+      // The process is gone; what the runtime keeps of it (state, cgroups) goes here.
+      if (await runtime.hasState(r.Id)) await runtime.delete(r.Id, true).catch((e: unknown) => this.#logger.warn("runtime delete failed", { container: r.Id, error: asWharfError(e, "delete").message }));
       await this.#o.network?.forget(r.Id).catch((e: unknown) => this.#logger.warn("network cleanup failed", { container: r.Id, error: asWharfError(e, "forget").message }));
       await rm(this.paths.bundle(r.Id), { recursive: true, force: true });
       await rm(this.paths.exitFile(r.Id), { force: true });
