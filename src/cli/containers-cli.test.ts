@@ -120,7 +120,7 @@ const lastCreatedId = () => /\/containers\/([0-9a-f]{64})\/start/.exec([...engin
 
 before(async () => {
   engine = await startFakeEngine();
-  work = await mkdtemp(join(tmpdir(), "wharf-cli-containers-"));
+  work = await mkdtemp(join(tmpdir(), "wharf-cli-run-test-"));
 });
 
 after(async () => {

@@ -299,7 +299,11 @@ export async function startFakeEngine(): Promise<FakeEngine> {
       route(req, res, url, body, state);
     });
   });
+  // Hijacked connections are the server's no longer: close() ends them itself.
+  const hijacked = new Set<import("node:stream").Duplex>();
   server.on("upgrade", (req: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+    hijacked.add(socket);
+    socket.once("close", () => hijacked.delete(socket));
     const url = new URL(req.url ?? "/", "http://engine");
     containerUpgrade(req, socket, head, url, state, (body) => requests.push({ method: req.method ?? "POST", url, body }));
   });
@@ -313,6 +317,7 @@ export async function startFakeEngine(): Promise<FakeEngine> {
     requests,
     state,
     async close() {
+      for (const socket of hijacked) socket.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
