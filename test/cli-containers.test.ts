@@ -10,6 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hasCommand, projectRoot, startWharfd, unmountBelow, type Daemon } from "./support/daemons.js";
+import { killContainers } from "./support/docker.js";
 
 const haveTools = hasCommand("docker") && hasCommand("runc") && hasCommand("conmon") && process.getuid?.() === 0;
 
@@ -31,31 +32,6 @@ function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: strin
   });
 }
 
-/** Kills and deletes every container the runtime knows under this root. */
-function killContainers(root: string): void {
-  const runcRoot = join(root, "exec", "runc");
-  let ids: string[] = [];
-  try {
-    ids = execFileSync("runc", ["--root", runcRoot, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    try {
-      execFileSync("runc", ["--root", runcRoot, "kill", id, "KILL"], { stdio: "ignore" });
-    } catch {
-      // already stopped
-    }
-    for (let i = 0; i < 20; i++) {
-      try {
-        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id], { stdio: "ignore" });
-        break;
-      } catch {
-        execFileSync("sleep", ["0.1"]);
-      }
-    }
-  }
-}
 
 describe("the wharf CLI and the docker CLI against one wharfd", { skip: !haveTools && "needs root, docker CLI, runc and conmon", concurrency: false }, () => {
   let root: string;

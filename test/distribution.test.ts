@@ -31,7 +31,8 @@ async function engine(t: TestContext, options: { stream?: boolean } = {}): Promi
   const root = await mkdtemp(join(tmpdir(), "wharf-dist-"));
   t.after(async () => {
     await unmountBelow(root);
-    await rm(root, { recursive: true, force: true });
+    // A write the last pull left behind (its memory of layers) may still land while the root goes.
+    await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   const content = await openLocalStore(join(root, "content"));
   const snapshotter = await openOverlaySnapshotter(join(root, "snapshots"));

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hasCommand, projectRoot, startWharfd, unmountBelow, type Daemon, type TestNetwork } from "./support/daemons.js";
+import { killContainers } from "./support/docker.js";
 
 const haveTools = hasCommand("docker") && hasCommand("runc") && hasCommand("conmon") && hasCommand("nft") && hasCommand("ip") && process.getuid?.() === 0;
 
@@ -90,32 +91,6 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-function killContainers(root: string): void {
-  const runcRoot = join(root, "exec", "runc");
-  let ids: string[] = [];
-  try {
-    ids = execFileSync("runc", ["--root", runcRoot, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    try {
-      execFileSync("runc", ["--root", runcRoot, "kill", id, "KILL"], { stdio: "ignore" });
-    } catch {
-      // already stopped
-    }
-  }
-  for (const id of ids) {
-    for (let i = 0; i < 20; i++) {
-      try {
-        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id], { stdio: "ignore" });
-        break;
-      } catch {
-        execFileSync("sleep", ["0.1"]);
-      }
-    }
-  }
-}
 
 /** What a daemon's networking holds on the host right now. */
 async function holdings(root: string, net: TestNetwork): Promise<{ veths: string[]; netns: string[]; sandboxes: string[]; dnat: string[] }> {

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hasCommand, projectRoot, startWharfd, unmountBelow, type Daemon } from "./support/daemons.js";
+import { killContainers } from "./support/docker.js";
 
 const haveTools = hasCommand("docker") && hasCommand("runc") && hasCommand("conmon") && hasCommand("unshare") && process.getuid?.() === 0;
 
@@ -38,33 +39,6 @@ async function ok(d: Daemon, args: string[], options: { input?: string; cwd?: st
   return r.stdout;
 }
 
-/** Kills and deletes every container the runtime knows under this root: they are not children of wharfd. */
-function killContainers(root: string): void {
-  const runcRoot = join(root, "exec", "runc");
-  let ids: string[] = [];
-  try {
-    ids = execFileSync("runc", ["--root", runcRoot, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    try {
-      execFileSync("runc", ["--root", runcRoot, "kill", id, "KILL"], { stdio: "ignore" });
-    } catch {
-      // already stopped
-    }
-  }
-  for (const id of ids) {
-    for (let i = 0; i < 20; i++) {
-      try {
-        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id], { stdio: "ignore" });
-        break;
-      } catch {
-        execFileSync("sleep", ["0.1"]);
-      }
-    }
-  }
-}
 
 describe("volumes, diff, commit, export, cp and health checks with the docker CLI", { skip: !haveTools && "needs root, docker CLI, runc, conmon and unshare", concurrency: false }, () => {
   let root: string;
