@@ -3,9 +3,9 @@
 // its stdin through its own attach socket), with docker's exec config:
 // Cmd, Env on top of the container's, User, WorkingDir, Tty, Privileged.
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { asWharfError, wharfError, writeFileAtomic } from "../internal/index.js";
+import { asWharfError, wharfError } from "../internal/index.js";
 import type { RuntimeProcess, RuntimeSpec } from "../oci/index.js";
 import { checkWorkingDir, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, sendControl, spawnMonitor, StdinWriter, type LogEntry } from "../runtime/index.js";
 import type { ContainerEngine } from "./engine.js";
@@ -164,7 +164,8 @@ export class ExecManager {
     delete process.consoleSize;
     await mkdir(join(s.dir, "exits"), { recursive: true, mode: 0o700 });
     const specPath = join(s.dir, "process.json");
-    await writeFileAtomic(specPath, JSON.stringify(process));
+    // Read once by the runtime, right now, and never again: no fsync needed.
+    await writeFile(specPath, JSON.stringify(process), { mode: 0o600 });
     const logPath = join(s.dir, "exec.log");
     try {
       const started = await spawnMonitor({
