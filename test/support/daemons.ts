@@ -9,6 +9,126 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+
+/** Kills and deletes every container the runtime knows under this root: they are not children of wharfd. */
+export function killContainers(root: string): void {
+  const runcRoot = join(root, "exec", "runc");
+  let ids: string[] = [];
+  try {
+    ids = execFileSync("runc", ["--root", runcRoot, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    try {
+      execFileSync("runc", ["--root", runcRoot, "kill", id, "KILL"], { stdio: "ignore" });
+    } catch {
+      // already stopped
+    }
+  }
+  for (const id of ids) {
+    for (let i = 0; i < 20; i++) {
+      try {
+        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id], { stdio: "ignore" });
+        break;
+      } catch {
+        execFileSync("sleep", ["0.1"]);
+      }
+    }
+  }
+}
+
+/** Every mount at or below `dir`, deepest first, detached at once (for a run being interrupted). */
+function unmountBelowSync(dir: string): void {
+  let text = "";
+  try {
+    text = readFileSync("/proc/self/mounts", "utf8");
+  } catch {
+    return;
+  }
+  const mounts = text
+    .split("\n")
+    .map((l) => l.split(" ")[1]?.replace(/\\040/g, " "))
+    .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + "/")))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      execFileSync("umount", ["-l", m], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+// Roots of the daemons this process started. A run stopped by a signal
+// (a timeout, ^C) runs no after hooks: the containers under those roots
+// would outlive it, holding their mounts. They are killed here instead.
+const liveRoots = new Map<string, ChildProcess>();
+let sweepInstalled = false;
+
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+const OWNER_FILE = "wharf-test-owner";
+
+/**
+ * Roots of test daemons whose test process died without cleaning up (killed
+ * by its runner, a timeout, a crash): their containers are killed, their
+ * mounts undone and the roots removed. Only roots marked by a test process
+ * that no longer runs are touched.
+ */
+function sweepAbandonedRoots(): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const root = join(tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(root, OWNER_FILE), "utf8"));
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || existsSync(`/proc/${owner}`)) continue;
+    killContainers(root);
+    unmountBelowSync(root);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function sweepOnSignal(): void {
+  if (sweepInstalled) return;
+  sweepInstalled = true;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      // The daemons first, gone for sure, so none of them mounts or starts anything while the rest goes.
+      for (const child of liveRoots.values()) if (child.exitCode === null) child.kill("SIGKILL");
+      for (const child of liveRoots.values()) for (let i = 0; i < 100 && child.pid !== undefined && existsSync(`/proc/${child.pid}/status`) && !isZombie(child.pid); i++) pause(10);
+      // Twice: a container the runtime was still creating shows up a moment later.
+      for (let pass = 0; pass < 2; pass++) {
+        if (pass > 0) pause(200);
+        for (const root of liveRoots.keys()) {
+          killContainers(root);
+          unmountBelowSync(root);
+        }
+      }
+      process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1));
+    });
+  }
+}
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -132,7 +252,10 @@ export async function cleanupNetwork(root: string, net: TestNetwork): Promise<vo
 }
 
 export async function startWharfd(options: { root?: string; args?: string[]; network?: TestNetwork } = {}): Promise<Daemon & { network: TestNetwork }> {
+  sweepAbandonedRoots();
   const root = options.root ?? (await mkdtemp(join(tmpdir(), "wharfd-test-")));
+  await mkdir(root, { recursive: true });
+  writeFileSync(join(root, OWNER_FILE), String(process.pid));
   const socket = join(root, "wharf.sock");
   // A daemon started again on the same root keeps its network (its containers may still run on it).
   const netFile = join(root, "test-network.json");
@@ -145,6 +268,8 @@ export async function startWharfd(options: { root?: string; args?: string[]; net
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const log = capture(child);
+  sweepOnSignal();
+  liveRoots.set(root, child);
   const stop = async () => {
     await stopChild(child, 10_000);
     await unmountBelow(root);

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
-import { hasCommand, projectRoot, type Daemon } from "./daemons.js";
+import { hasCommand, killContainers, projectRoot, type Daemon } from "./daemons.js";
+
+export { killContainers };
 
 export const haveTools = hasCommand("docker") && hasCommand("runc") && hasCommand("conmon") && process.getuid?.() === 0;
 
@@ -33,33 +35,6 @@ export async function ok(d: Daemon, args: string[], input?: string): Promise<str
   return r.stdout;
 }
 
-/** Kills and deletes every container the runtime knows under this root: they are not children of wharfd. */
-export function killContainers(root: string): void {
-  const runcRoot = join(root, "exec", "runc");
-  let ids: string[] = [];
-  try {
-    ids = execFileSync("runc", ["--root", runcRoot, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    try {
-      execFileSync("runc", ["--root", runcRoot, "kill", id, "KILL"], { stdio: "ignore" });
-    } catch {
-      // already stopped
-    }
-  }
-  for (const id of ids) {
-    for (let i = 0; i < 20; i++) {
-      try {
-        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id], { stdio: "ignore" });
-        break;
-      } catch {
-        execFileSync("sleep", ["0.1"]);
-      }
-    }
-  }
-}
 
 export function api(d: Daemon, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
