@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { hasCommand, projectRoot, startDockerd, startWharfd, type Daemon } from "../test/support/daemons.js";
+import { median } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -80,11 +81,6 @@ function timed(fn: () => void): number {
   const start = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function makeContext(root: string): Promise<string> {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot, startDockerd, startWharfd, unmountBelow, type Daemon } from "../test/support/daemons.js";
+import { timed, median } from "./support.js";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, files: { type: "string", default: "5000" } } });
 const RUNS = Number(values.runs);
@@ -20,17 +21,6 @@ function docker(d: Daemon, args: string[], input?: Buffer): string {
   const r = spawnSync("docker", args, { env: d.env, input, maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`docker ${args.join(" ")} against ${d.host} failed: ${r.stderr.toString()}`);
   return r.stdout.toString();
-}
-
-function timed(fn: () => void): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** A stopped container whose layer holds FILES small files in 50 directories. */

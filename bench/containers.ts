@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { hasCommand, projectRoot, startDockerd, startWharfd, unmountBelow, type Daemon } from "../test/support/daemons.js";
+import { timed, median } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -42,17 +43,6 @@ function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120
   const r = spawnSync(cmd, args, { env, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: "SIGKILL" });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr?.toString()}`);
   return r.stdout.toString();
-}
-
-function timed(fn: () => void): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 /** Pids of processes whose command line contains `needle`. */

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot, startDockerd, startWharfd, type Daemon } from "../test/support/daemons.js";
 import { startRegistry, type Registry } from "../test/support/registry.js";
+import { median } from "./support.js";
 
 const { values } = parseArgs({ options: { rootfs: { type: "string" }, runs: { type: "string", default: "3" } } });
 if (!values.rootfs) throw new Error("--rootfs <debian rootfs tar> is required (bench/run.sh makes one)");
@@ -46,7 +47,6 @@ function stream(d: Daemon, method: string, path: string): Promise<number> {
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
 interface Side {

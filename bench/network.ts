@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ping, projectRoot, unmountBelow } from "../test/support/daemons.js";
+import { median } from "./support.js";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "15" }, transfers: { type: "string", default: "3" } } });
 const RUNS = Number(values.runs);
@@ -77,7 +78,6 @@ function timed(fn: () => void): number {
   return Number(process.hrtime.bigint() - s) / 1e6;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Bytes per second of one download through the published port, measured by curl in the daemon's namespace. */
 function download(p: Peer, port: number): number {

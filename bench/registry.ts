@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot } from "../test/support/daemons.js";
+import { median } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -231,7 +232,6 @@ async function manifestLatency(server: Server, clients: number, total: number): 
   return { p50: times[Math.floor(times.length * 0.5)]!, p99: times[Math.floor(times.length * 0.99)]! };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const shared = randomBytes(BIG);

@@ -14,6 +14,7 @@ import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { resolveInRoot } from "../container/index.js";
 import { decompress, readTar } from "../archive/index.js";
+import { globMatch } from "../image/index.js";
 import { errnoCode, wharfError } from "../internal/index.js";
 import { type BuildContext, contextPath, resolveInContext, walkContext } from "./context.js";
 import { IgnoreMatcher } from "./dockerignore.js";
@@ -53,29 +54,8 @@ export function hasWildcard(path: string): boolean {
   return WILDCARD.test(path);
 }
 
-/** Go's filepath.Match of one `/`-separated path. */
-export function pathMatch(pattern: string, path: string): boolean {
-  let re = "^";
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === "*") re += "[^/]*";
-    else if (ch === "?") re += "[^/]";
-    else if (ch === "[") {
-      const end = pattern.indexOf("]", i + 1);
-      if (end === -1) return false;
-      let cls = pattern.slice(i + 1, end);
-      if (cls.startsWith("^") || cls.startsWith("!")) cls = "^" + cls.slice(1);
-      re += `[${cls.replace(/\\/g, "\\\\")}]`;
-      i = end;
-    } else if (ch === "\\" && i + 1 < pattern.length) re += `\\${pattern[++i]!}`;
-    else re += ch.replace(/[.+^${}()|\\/]/g, "\\$&");
-  }
-  try {
-    return new RegExp(re + "$", "s").test(path);
-  } catch {
-    return false;
-  }
-}
+/** Go's filepath.Match of one `/`-separated path: the image filters' matcher. */
+export const pathMatch = globMatch;
 
 /**
  * The context paths a COPY source names: a literal path (which must exist

@@ -512,8 +512,10 @@ export class NetworkManager implements ContainerNetwork {
     }
     const netns = join(this.netnsDir, c.Id);
     // A namespace left by a run that ended while the daemon was down (the sweep has not come yet).
-    await unmount(netns).catch(() => {});
-    await rm(netns, { force: true });
+    if (await exists(netns)) {
+      await unmount(netns).catch(() => {});
+      await rm(netns, { force: true });
+    }
     const sandbox: Sandbox = { ContainerID: c.Id, Netns: netns, Endpoints: {}, Ports: [] };
     const live: Live = { sandbox, proxies: [] };
     const plans: EndpointPlan[] = [];
@@ -544,11 +546,6 @@ export class NetworkManager implements ContainerNetwork {
         sandbox.Ports.push({ Proto: r.Proto, HostIp: r.HostIp, HostPort: proxy.hostPort, ContainerPort: r.ContainerPort });
       }
       await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, { mkdir: true });
-      // A namespace still bound from a run that ended while the daemon was down.
-      if (await exists(netns)) {
-        await unmount(netns).catch(() => {});
-        await rm(netns, { force: true });
-      }
       // Independent steps at once: the rules need only the addresses, the files only the plan.
       await Promise.all([
         createNamespace(netns, sandboxBatch(plans, gateway, process.pid)).then(() => ipBatch(hostBatch(plans))),

@@ -11,6 +11,7 @@ import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { DaemonError, filtersParam, type EngineClient, type Filters } from "../../api/client.js";
 import { CliError, write, type CliContext, type Command } from "../context.js";
+import { confirm } from "../prompt.js";
 import { FlagError, type FlagSpec, type FlagValues } from "../flags.js";
 import { executeTemplate, isTable, parseTemplate, QUIET_FORMAT, renderRows, TABLE } from "../format.js";
 import { Demuxer } from "../streams.js";
@@ -61,18 +62,6 @@ async function forEach(ctx: CliContext, names: readonly string[], op: (name: str
     }
   }
   if (errors.length > 0) throw new CliError(errors.join("\n"));
-}
-
-/** docker's prompt: the question and ` [y/N] ` on stdout, true only for `y`/`Y`. */
-async function confirm(ctx: CliContext, question: string): Promise<boolean> {
-  await write(ctx.io.stdout, `${question} [y/N] `);
-  const rl = createInterface({ input: ctx.io.stdin, terminal: false });
-  try {
-    for await (const line of rl) return line.trim().toLowerCase() === "y";
-    return false;
-  } finally {
-    rl.close();
-  }
 }
 
 /** docker's GetTimestamp: a duration before now, an RFC 3339 time, or unix seconds, as `secs.nanos`. */

@@ -4,13 +4,13 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { DaemonError, jsonMessages, type Filters } from "../../api/client.js";
 import type { HistoryResponseItem, ImageSummary } from "../../api/wire.js";
 import { familiarName, parseReference, referenceName, type Reference } from "../../oci/index.js";
 import { CliError, write, type CliContext, type Command } from "../context.js";
+import { confirm } from "../prompt.js";
 import { FlagError, type FlagSpec } from "../flags.js";
 import { executeTemplate, isTable, parseTemplate, QUIET_FORMAT, RAW, renderRows, TABLE } from "../format.js";
 import { displayJsonMessages } from "../progress.js";
@@ -513,18 +513,6 @@ export const importCommand: Command = {
 
 const DANGLING_WARNING = "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
 const ALL_WARNING = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
-
-/** docker's prompt: the question and ` [y/N] ` on stdout, true only for `y`/`Y`. */
-async function confirm(ctx: CliContext, question: string): Promise<boolean> {
-  await write(ctx.io.stdout, `${question} [y/N] `);
-  const rl = createInterface({ input: ctx.io.stdin, terminal: false });
-  try {
-    for await (const line of rl) return line.trim().toLowerCase() === "y";
-    return false;
-  } finally {
-    rl.close();
-  }
-}
 
 export const pruneCommand: Command = {
   spec: {

@@ -1,9 +1,9 @@
 // Network commands: create, ls, inspect, rm, prune, connect, disconnect —
 // against the Engine API v1.41 network endpoints, with docker's flags,
 // request bodies and output.
-import { createInterface } from "node:readline";
 import { DaemonError, filtersParam } from "../../api/client.js";
 import { CliError, write, type CliContext, type Command } from "../context.js";
+import { confirm } from "../prompt.js";
 import { renderRows, TABLE } from "../format.js";
 import { StructValue } from "../template.js";
 import { goTimeString, truncateId } from "../units.js";
@@ -172,17 +172,6 @@ export const networkRmCommand: Command = {
     if (errors.length > 0) throw new CliError(errors.join("\n") + "\nexit status 1");
   },
 };
-
-async function confirm(ctx: CliContext, question: string): Promise<boolean> {
-  await write(ctx.io.stdout, `${question} [y/N] `);
-  const rl = createInterface({ input: ctx.io.stdin, terminal: false });
-  try {
-    for await (const line of rl) return line.trim().toLowerCase() === "y";
-    return false;
-  } finally {
-    rl.close();
-  }
-}
 
 export const networkPruneCommand: Command = {
   spec: {

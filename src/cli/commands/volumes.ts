@@ -1,8 +1,8 @@
 // Volume commands: create, ls, inspect, rm, prune — against the Engine API
 // v1.41 volume endpoints, with docker's flags and output.
-import { createInterface } from "node:readline";
 import { DaemonError, filtersParam } from "../../api/client.js";
 import { CliError, write, type CliContext, type Command } from "../context.js";
+import { confirm } from "../prompt.js";
 import { QUIET_FORMAT, renderRows, TABLE } from "../format.js";
 import { StructValue } from "../template.js";
 import { humanSize, humanSizeWithPrecision } from "../units.js";
@@ -130,17 +130,6 @@ export const volumeRmCommand: Command = {
     if (errors.length > 0) throw new CliError(errors.join("\n"));
   },
 };
-
-async function confirm(ctx: CliContext, question: string): Promise<boolean> {
-  await write(ctx.io.stdout, `${question} [y/N] `);
-  const rl = createInterface({ input: ctx.io.stdin, terminal: false });
-  try {
-    for await (const line of rl) return line.trim().toLowerCase() === "y";
-    return false;
-  } finally {
-    rl.close();
-  }
-}
 
 export const volumePruneCommand: Command = {
   spec: {
