@@ -64,7 +64,7 @@ function dockerPeer(name: string, d: Daemon): Peer {
 }
 
 function wharfCliPeer(d: Daemon): Peer {
-  return { name: "wharf-cli", build: (context, extra) => void sh(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", d.host, "build", "-q", "-t", "bench:latest", ...extra, context], process.env) };
+  return { name: "wharf-cli", build: (context, extra) => void sh(join(projectRoot, "bin", "wharf"), ["-H", d.host, "build", "-q", "-t", "bench:latest", ...extra, context], process.env) };
 }
 
 function buildahPeer(root: string): Peer {

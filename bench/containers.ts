@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     const peers: Peer[] = [
       { name: "docker → dockerd", cmd: (args) => ["docker", args, dockerEnv(d)] },
       { name: "docker → wharfd", cmd: (args) => ["docker", args, dockerEnv(w)] },
-      { name: "wharf → wharfd", cmd: (args) => [process.execPath, [WHARF, ...args], { ...process.env, WHARF_HOST: w.host }] },
+      { name: "wharf → wharfd", cmd: (args) => [WHARF, [...args], { ...process.env, WHARF_HOST: w.host }] },
     ];
     let podman: Peer | undefined;
     if (hasCommand("podman")) {
@@ -210,8 +210,8 @@ async function main(): Promise<void> {
     const startup = { node: [] as number[], version: [] as number[], runHelp: [] as number[], dockerVersion: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       startup.node.push(timed(() => sh(process.execPath, ["-e", ""], process.env)));
-      startup.version.push(timed(() => sh(process.execPath, [WHARF, "--version"], process.env)));
-      startup.runHelp.push(timed(() => sh(process.execPath, [WHARF, "run", "--help"], process.env)));
+      startup.version.push(timed(() => sh(WHARF, ["--version"], process.env)));
+      startup.runHelp.push(timed(() => sh(WHARF, ["run", "--help"], process.env)));
       startup.dockerVersion.push(timed(() => sh("docker", ["--version"], process.env)));
     }
 

@@ -106,7 +106,7 @@ async function startServer(name: string, cmd: string, args: string[], url: strin
 async function startWharf(): Promise<Server> {
   const root = await mkdtemp(join(tmpdir(), "bench-wharf-registry-"));
   const port = await freePort();
-  return startServer("wharf", process.execPath, [join(projectRoot, "bin", "wharf"), "registry", "serve", "--addr", `127.0.0.1:${port}`, "--root", root, "--log-level", "error"], `http://127.0.0.1:${port}`, root);
+  return startServer("wharf", join(projectRoot, "bin", "wharf"), ["registry", "serve", "--addr", `127.0.0.1:${port}`, "--root", root, "--log-level", "error"], `http://127.0.0.1:${port}`, root);
 }
 
 async function startDistribution(): Promise<Server> {

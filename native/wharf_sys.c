@@ -1,13 +1,17 @@
 /*
  * wharf_sys: the Linux system calls Node lacks, and nothing else.
  *
- * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2 and chroot. Every function
+ * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2, chroot and
+ * making a network namespace. Every function
  * is synchronous, takes plain values and throws an Error carrying `code`
  * (the errno name) and `syscall` on failure, as Node's fs does, so callers
  * handle both alike.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -341,6 +345,47 @@ static napi_value js_chroot(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* netnsCreate(path): a new, empty network namespace bound at `path` (an
+ * existing file), as `unshare --net=path` makes one, without a process. A
+ * thread of its own enters the namespace and binds it; the daemon's threads
+ * never leave theirs. */
+struct netns_job {
+  const char *path;
+  int err;
+  const char *syscall;
+};
+
+static void *netns_thread(void *arg) {
+  struct netns_job *job = arg;
+  if (unshare(CLONE_NEWNET) != 0) {
+    job->err = errno;
+    job->syscall = "unshare";
+    return NULL;
+  }
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) {
+    job->err = errno;
+    job->syscall = "mount";
+  }
+  return NULL;
+}
+
+static napi_value js_netns_create(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "netnsCreate(path)");
+  struct netns_job job = {path, 0, NULL};
+  pthread_t thread;
+  int rc = pthread_create(&thread, NULL, netns_thread, &job);
+  if (rc != 0) return throw_errno(env, rc, "pthread_create", path);
+  pthread_join(thread, NULL);
+  if (job.err != 0) return throw_errno(env, job.err, job.syscall, path);
+  return undefined(env);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -354,6 +399,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"renameNoReplace", NULL, js_rename_noreplace, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seqpacketConnect", NULL, js_seqpacket_connect, NULL, NULL, NULL, napi_enumerable, NULL},
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"netnsCreate", NULL, js_netns_create, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

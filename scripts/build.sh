@@ -7,4 +7,4 @@ if [ ! -f build/Release/wharf_sys.node ] || [ native/wharf_sys.c -nt build/Relea
 fi
 rm -rf dist
 npx --no-install tsc -p .
-chmod +x bin/wharf bin/wharfd
+chmod +x bin/wharf bin/wharf.js bin/wharfd

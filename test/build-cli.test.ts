@@ -16,7 +16,7 @@ describe("wharf build", () => {
   let wharfd: Daemon;
   let work: string;
   const wharf = (args: string[], options: { input?: Buffer | string; cwd?: string } = {}) => {
-    const r = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", wharfd.host, ...args], { input: options.input, cwd: options.cwd, maxBuffer: 1 << 28 });
+    const r = spawnSync(join(projectRoot, "bin", "wharf"), ["-H", wharfd.host, ...args], { input: options.input, cwd: options.cwd, maxBuffer: 1 << 28 });
     return { status: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString(), raw: r.stdout };
   };
   const ok = (args: string[], options: { input?: Buffer | string; cwd?: string } = {}) => {
@@ -209,11 +209,11 @@ describe("wharf build", () => {
     const other = await startWharfd();
     try {
       const save = wharf(["save", "cache-source"]).raw;
-      const load = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", other.host, "load"], { input: save });
+      const load = spawnSync(join(projectRoot, "bin", "wharf"), ["-H", other.host, "load"], { input: save });
       assert.equal(load.status, 0, load.stderr.toString());
-      const imp = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", other.host, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: busyboxTar() });
+      const imp = spawnSync(join(projectRoot, "bin", "wharf"), ["-H", other.host, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: busyboxTar() });
       assert.equal(imp.status, 0, imp.stderr.toString());
-      const r = spawnSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", other.host, "build", "--cache-from", "cache-source", dir]);
+      const r = spawnSync(join(projectRoot, "bin", "wharf"), ["-H", other.host, "build", "--cache-from", "cache-source", dir]);
       assert.equal(r.status, 0, r.stderr.toString());
       assert.match(r.stdout.toString(), /RUN echo expensive > \/result\n ---> Using cache \(from --cache-from\)/);
     } finally {

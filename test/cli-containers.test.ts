@@ -36,7 +36,7 @@ function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: strin
 describe("the wharf CLI and the docker CLI against one wharfd", { skip: !haveTools && "needs root, docker CLI, runc and conmon", concurrency: false }, () => {
   let root: string;
   let d: Daemon;
-  const wharf = (args: string[], input?: string) => exec(process.execPath, [join(projectRoot, "bin", "wharf"), ...args], { ...process.env, WHARF_HOST: d.host }, input);
+  const wharf = (args: string[], input?: string) => exec(join(projectRoot, "bin", "wharf"), [...args], { ...process.env, WHARF_HOST: d.host }, input);
   const docker = (args: string[], input?: string) => exec("docker", args, { ...d.env, DOCKER_CONFIG: root }, input);
   /** docker's text with its own name swapped for ours (not in `docker.io`). */
   const asWharf = (s: string) => s.replace(/docker(?![.\w])/g, "wharf");

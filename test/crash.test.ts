@@ -113,7 +113,7 @@ async function assertWhole(d: Daemon, work: string): Promise<string[]> {
     await api(d, "GET", `/images/${image.Id}/json`);
     await api(d, "GET", `/images/${image.Id}/history`);
     const out = join(work, `${image.Id.slice(7, 19)}.tar`);
-    execFileSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", d.host, "save", "-o", out, image.Id]);
+    execFileSync(join(projectRoot, "bin", "wharf"), ["-H", d.host, "save", "-o", out, image.Id]);
     await rm(out);
   }
   return images.flatMap((i) => i.RepoTags ?? []).sort();
@@ -133,7 +133,7 @@ describe("wharfd killed mid-operation", () => {
     await api(daemon, "POST", "/images/create?fromSrc=-&repo=base&tag=1", busyboxTar());
     archive = join(work, "big.tar");
     await api(daemon, "POST", "/images/create?fromSrc=-&repo=big&tag=1", big);
-    execFileSync(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", daemon.host, "save", "-o", archive, "big:1"]);
+    execFileSync(join(projectRoot, "bin", "wharf"), ["-H", daemon.host, "save", "-o", archive, "big:1"]);
     await api(daemon, "DELETE", "/images/big:1");
   });
   after(async () => {

@@ -36,7 +36,7 @@ describe("registry credentials from the CLIs", () => {
   let registry: TestRegistry;
   let work: string;
   let env: NodeJS.ProcessEnv;
-  const wharf = (args: string[], input?: string | Buffer) => run(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", wharfd.host, ...args], env, input);
+  const wharf = (args: string[], input?: string | Buffer) => run(join(projectRoot, "bin", "wharf"), ["-H", wharfd.host, ...args], env, input);
   before(async () => {
     work = await mkdtemp(join(tmpdir(), "wharf-login-"));
     registry = new TestRegistry();
@@ -106,7 +106,7 @@ describe("registry credentials from the CLIs", () => {
     await chmod(helper, 0o755);
     await writeFile(join(work, "docker", "config.json"), JSON.stringify({ auths: {}, credHelpers: { [registry.host]: "wharftest" } }));
     const helperEnv = { ...env, PATH: `${bin}:${env["PATH"]}` };
-    const pulled = await run(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", wharfd.host, "pull", `${registry.host}/private/bb:v1`], helperEnv);
+    const pulled = await run(join(projectRoot, "bin", "wharf"), ["-H", wharfd.host, "pull", `${registry.host}/private/bb:v1`], helperEnv);
     assert.equal(pulled.status, 0, pulled.stderr);
     assert.match(pulled.stdout, /Status: (Image is up to date|Downloaded newer image)/);
   });

@@ -23,7 +23,7 @@ function ok(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: Buffer)
   return r.stdout;
 }
 
-const wharfCli = (d: Daemon, args: string[], input?: Buffer) => ok(process.execPath, [join(projectRoot, "bin", "wharf"), "-H", d.host, ...args], process.env, input);
+const wharfCli = (d: Daemon, args: string[], input?: Buffer) => ok(join(projectRoot, "bin", "wharf"), ["-H", d.host, ...args], process.env, input);
 
 describe("the docker CLI against wharfd", () => {
   let wharfd: Daemon;

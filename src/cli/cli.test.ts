@@ -325,7 +325,7 @@ describe("wharf image prune, system df, version", () => {
 
 describe("errors", () => {
   test("an unknown flag prints docker's usage hint and exits 125", async () => {
-    const r = await spawnResult(process.execPath, [BIN, "-H", engine.host, "images", "--foo"], process.env);
+    const r = await spawnResult(BIN, ["-H", engine.host, "images", "--foo"], process.env);
     assert.equal(r.status, 125);
     assert.equal(r.stderr, "unknown flag: --foo\n\nUsage:  wharf images [OPTIONS] [REPOSITORY[:TAG]]\n\nRun 'wharf images --help' for more information\n");
     const bad = await wharf(["images", "--filter", "dangling"]);
@@ -334,7 +334,7 @@ describe("errors", () => {
   });
 
   test("a wrong argument count exits 1 with docker's message", async () => {
-    const r = await spawnResult(process.execPath, [BIN, "-H", engine.host, "tag", "a"], process.env);
+    const r = await spawnResult(BIN, ["-H", engine.host, "tag", "a"], process.env);
     assert.equal(r.status, 1);
     assert.equal(r.stderr, "wharf: 'wharf tag' requires 2 arguments\n\nUsage:  wharf tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]\n\nRun 'wharf tag --help' for more information\n");
   });
@@ -346,13 +346,13 @@ describe("errors", () => {
   });
 
   test("--help prints the usage page and exits 0", async () => {
-    const r = await spawnResult(process.execPath, [BIN, "image", "rm", "--help"], process.env);
+    const r = await spawnResult(BIN, ["image", "rm", "--help"], process.env);
     assert.equal(r.status, 0);
     assert.ok(r.stdout.startsWith("Usage:  wharf image rm [OPTIONS] IMAGE [IMAGE...]\n\nRemove one or more images\n\nAliases:\n  wharf image rm, wharf image remove, wharf rmi\n\nOptions:\n  -f, --force      Force removal of the image\n"));
   });
 
   test("WHARF_HOST chooses the daemon when -H is absent", async () => {
-    const r = await spawnResult(process.execPath, [BIN, "images", "-q"], { ...process.env, WHARF_HOST: engine.host });
+    const r = await spawnResult(BIN, ["images", "-q"], { ...process.env, WHARF_HOST: engine.host });
     assert.deepEqual([r.status, r.stdout], [0, "cccccccccccc\na416a98b71e2\na416a98b71e2\nbbbbbbbbbbbb\n"]);
   });
 });

@@ -332,14 +332,16 @@ export class ContainerEngine {
         throw network.reason;
       }
       if (volumes.status === "rejected") throw volumes.reason;
-      const netns = network.value;
+      const attachment = network.value;
       mark("prepared");
-      const spec = await this.#spec(r, rootfs, netns);
+      const spec = await this.#spec(r, rootfs, attachment?.netns);
       // The bundle is made again at every start and read at once by the
       // runtime: it needs no fsync to survive a crash.
       await writeFile(`${bundle}/config.json`, JSON.stringify(spec));
+      mark("specified");
       const log = logLimits(r.HostConfig);
-      await spawnMonitor({
+      // The runtime creates the container while the network is wired; the process runs once both are done.
+      const monitor = await spawnMonitor({
         conmon: this.conmonBinary,
         runtime,
         containerId: id,
@@ -358,6 +360,15 @@ export class ContainerEngine {
       });
       monitorUp = true;
       mark("created");
+      if (attachment) {
+        try {
+          await attachment.ready;
+        } catch (e) {
+          networkFailure = e;
+          throw e;
+        }
+        mark("wired");
+      }
       // Attachers waiting for stdin connect before the process runs, so no input is lost.
       const waiting = live.pendingStdin.splice(0);
       for (const w of waiting) {
@@ -367,9 +378,9 @@ export class ContainerEngine {
           w(undefined);
         }
       }
-      await runtime.start(id);
+      await runtime.start(id, monitor.pid);
       mark("started");
-      const pid = (await readPidFile(`${bundle}/pidfile`)) ?? 0;
+      const pid = monitor.pid;
       r.State = { ...freshStatus(), Status: "running", Running: true, Pid: pid, StartedAt: new Date().toISOString(), ...(r.State.Health ? { Health: { Status: "starting", FailingStreak: 0, Log: [] } } : {}) };
       if (r.Config.Healthcheck?.Test && r.Config.Healthcheck.Test[0] !== "NONE" && r.Config.Healthcheck.Test.length > 0) r.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
       await this.#save(r);

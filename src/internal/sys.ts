@@ -1,4 +1,4 @@
-// The system calls Node lacks (mount, mknod, xattrs, renameat2), from the
+// The system calls Node lacks (mount, mknod, xattrs, renameat2, unshare), from the
 // native addon built at install (native/wharf_sys.c). The only module that loads it.
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -22,6 +22,8 @@ export interface Sys {
   seqpacketConnect(path: string): number;
   /** Makes `path` the process's root and working directory (for a short-lived helper process only). */
   chroot(path: string): void;
+  /** A new, empty network namespace bound at `path` (an existing file). */
+  netnsCreate(path: string): void;
 }
 
 export const MountFlags = {

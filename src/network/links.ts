@@ -6,7 +6,7 @@
 // a second puts the host ends on their bridges.
 import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { wharfError } from "../internal/index.js";
+import { sys, wharfError } from "../internal/index.js";
 
 export function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -47,11 +47,11 @@ export function hostBatch(endpoints: readonly EndpointPlan[]): string[] {
   return endpoints.map((e) => `link set ${e.hostIf} master ${e.bridge} up`);
 }
 
-/** Makes a network namespace bound at `file` and runs `batch` inside it. */
-export async function createNamespace(file: string, batch: readonly string[]): Promise<void> {
+/** Makes a new, empty network namespace bound at `file` (no process: ~1 ms). */
+export async function createNamespace(file: string): Promise<void> {
   await mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true, mode: 0o700 });
   await writeFile(file, "", { mode: 0o444 });
-  await run("unshare", [`--net=${file}`, "ip", "-batch", "-"], batch.join("\n") + "\n");
+  sys().netnsCreate(file);
 }
 
 /** Runs a batch inside the namespace bound at `file`. */

@@ -49,12 +49,26 @@ export interface NetworkOptions {
 export interface ContainerNetwork {
   /** `body` is the create request: `NetworkingConfig` and `MacAddress` are read from it. */
   prepare(c: ContainerView, body: Record<string, unknown>): Promise<void>;
-  attach(c: ContainerView): Promise<NetworkNamespace>;
+  /** Resolves once the namespace exists; its `ready` once it is wired, which the process must wait for. */
+  attach(c: ContainerView): Promise<Attachment>;
   detach(id: string): Promise<void>;
   restore(c: ContainerView): Promise<void>;
   /** The container is gone: whatever of its network is left goes too. */
   forget(id: string): Promise<void>;
 }
+
+/**
+ * A container's network as attach leaves it: the namespace to run in, there
+ * at once, and its wiring (links, addresses, routes, files, rules) going on
+ * while the runtime creates the container. `ready` rejects when the wiring
+ * fails; detach undoes whatever was done.
+ */
+export interface Attachment {
+  readonly netns: NetworkNamespace;
+  readonly ready: Promise<void>;
+}
+
+const WIRED: Promise<void> = Promise.resolve();
 
 /** Lookups into the container engine, given once it is open. */
 export interface ContainerLookup {
@@ -80,6 +94,8 @@ const DEFAULT_MTU = 1500;
 interface Live {
   sandbox: Sandbox;
   proxies: PortProxy[];
+  /** The attach's wiring while it goes on; settled (never rejects) once done. */
+  wiring?: Promise<void>;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -487,28 +503,31 @@ export class NetworkManager implements ContainerNetwork {
     this.#configs.delete(id);
   }
 
-  async attach(c: ContainerView): Promise<NetworkNamespace> {
+  async attach(c: ContainerView): Promise<Attachment> {
     const start = performance.now();
-    const ns = await this.#locks.run(`c:${c.Id}`, () => this.#attach(c));
-    this.#logger.debug("network attached", { container: c.Id, ms: Math.round(performance.now() - start) });
-    return ns;
+    const attachment = await this.#locks.run(`c:${c.Id}`, () => this.#attach(c));
+    void attachment.ready.then(
+      () => this.#logger.debug("network attached", { container: c.Id, ms: Math.round(performance.now() - start) }),
+      () => {},
+    );
+    return attachment;
   }
 
-  async #attach(c: ContainerView): Promise<NetworkNamespace> {
+  async #attach(c: ContainerView): Promise<Attachment> {
     if (this.#live.has(c.Id)) await this.#detach(c.Id);
     const cfg = await this.#config(c);
     if (cfg.Mode === "host") {
       await this.#writeHostModeFiles(c);
-      return { kind: "host" };
+      return { netns: { kind: "host" }, ready: WIRED };
     }
     if (cfg.Mode === "container") {
       const target = this.#live.get(cfg.Container!);
       const targetView = this.#containers.get(cfg.Container!);
       if (!targetView || !targetView.State.Running) throw wharfError("conflict", `cannot join network of a non running container: ${cfg.Container}`);
       const targetCfg = await this.#config(targetView);
-      if (targetCfg.Mode === "host") return { kind: "host" };
+      if (targetCfg.Mode === "host") return { netns: { kind: "host" }, ready: WIRED };
       if (!target || !target.sandbox.Netns) throw wharfError("conflict", `cannot join network namespace of container ${cfg.Container}: it has none`);
-      return { kind: "path", path: target.sandbox.Netns };
+      return { netns: { kind: "path", path: target.sandbox.Netns }, ready: WIRED };
     }
     const netns = join(this.netnsDir, c.Id);
     // A namespace left by a run that ended while the daemon was down (the sweep has not come yet).
@@ -546,19 +565,23 @@ export class NetworkManager implements ContainerNetwork {
         sandbox.Ports.push({ Proto: r.Proto, HostIp: r.HostIp, HostPort: proxy.hostPort, ContainerPort: r.ContainerPort });
       }
       await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, { mkdir: true });
-      // Independent steps at once: the rules need only the addresses, the files only the plan.
-      await Promise.all([
-        createNamespace(netns, sandboxBatch(plans, gateway, process.pid)).then(() => ipBatch(hostBatch(plans))),
-        this.#writeHosts(c, sandbox),
-        this.#writeResolv(c, cfg),
-        sandbox.Ports.length > 0 ? this.#applyRules() : undefined,
-      ]);
-      for (const ep of Object.values(sandbox.Endpoints)) this.#o.events?.publish("network", "connect", ep.NetworkID, { container: c.Id, name: this.#networks.get(ep.NetworkID)?.Name ?? "", type: "bridge" });
-      return { kind: "path", path: netns };
+      await createNamespace(netns);
     } catch (e) {
       await this.#teardown(c.Id, live).catch(() => {});
       throw e;
     }
+    // Independent steps at once: the rules need only the addresses, the files only the plan.
+    const ready = Promise.all([
+      inNamespace(netns, sandboxBatch(plans, gateway, process.pid)).then(() => ipBatch(hostBatch(plans))),
+      this.#writeHosts(c, sandbox),
+      this.#writeResolv(c, cfg),
+      sandbox.Ports.length > 0 ? this.#applyRules() : undefined,
+    ]).then(() => {
+      for (const ep of Object.values(sandbox.Endpoints)) this.#o.events?.publish("network", "connect", ep.NetworkID, { container: c.Id, name: this.#networks.get(ep.NetworkID)?.Name ?? "", type: "bridge" });
+    });
+    // Detach waits for the wiring before it undoes it; the caller hears of a failure through `ready`.
+    live.wiring = ready.catch(() => {});
+    return { netns: { kind: "path", path: netns }, ready };
   }
 
   async #bindPort(r: PortRequest, target: string): Promise<PortProxy> {
@@ -600,6 +623,7 @@ export class NetworkManager implements ContainerNetwork {
 
   /** Undoes an attach, whatever part of it was done. */
   async #teardown(id: string, live: Live): Promise<void> {
+    await live.wiring;
     for (const p of live.proxies.splice(0)) await p.close().catch(() => {});
     const hadPorts = live.sandbox.Ports.length > 0;
     this.#live.delete(id);
@@ -687,6 +711,7 @@ export class NetworkManager implements ContainerNetwork {
       this.#checkRequests({ ...next, Networks: { [net.Id]: req } }, { ...c, HostConfig: { ...c.HostConfig, PortBindings: {}, PublishAllPorts: false } });
       const live = this.#live.get(c.Id);
       if (live && c.State.Running) {
+        await live.wiring;
         const plan = this.#plans.get(net.Id)!;
         const used = this.#usedOn(net.Id);
         const ip = req.IPv4Address ? claimAddress(plan, used, req.IPv4Address) : allocateAddress(plan, used, this.#last.get(net.Id));
@@ -716,6 +741,7 @@ export class NetworkManager implements ContainerNetwork {
       const live = this.#live.get(c.Id);
       const ep = live?.sandbox.Endpoints[net.Id];
       if (live && ep) {
+        await live.wiring;
         await inNamespace(live.sandbox.Netns, [`link del ${ep.IfName}`]).catch(() => deleteLink(ep.HostIf));
         delete live.sandbox.Endpoints[net.Id];
         await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), live.sandbox);

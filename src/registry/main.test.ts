@@ -32,7 +32,7 @@ test("help, unknown subcommands and bad flags answer without serving", async () 
 
 test("bin/wharf registry serve serves until SIGTERM, then exits 0", async () => {
   const root = await mkdtemp(join(tmpdir(), "wharf-registry-cli-"));
-  const child = spawn(process.execPath, [wharf, "registry", "serve", "--addr", "127.0.0.1:0", "--root", join(root, "data")], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(wharf, ["registry", "serve", "--addr", "127.0.0.1:0", "--root", join(root, "data")], { stdio: ["ignore", "ignore", "pipe"] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let log = "";

@@ -3,8 +3,8 @@
 // `--root`. Each call is one short-lived process; its stderr becomes the
 // error's detail, with runc's log prefix stripped.
 import { execFile } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { access } from "node:fs/promises";
+import { accessSync, constants, readFileSync } from "node:fs";
+import { access, lstat, open, rm } from "node:fs/promises";
 import { wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
@@ -60,7 +60,11 @@ export class Runc {
   ) {
     // conmon wants an absolute path.
     this.binary = which(binary);
+    this.#startsByFifo = this.binary.slice(this.binary.lastIndexOf("/") + 1) === "runc";
   }
+
+  /** runc itself (not another runtime, nor a wrapper): its start is reading the exec FIFO. */
+  readonly #startsByFifo: boolean;
 
   /** Arguments for the runtime that every call (and conmon's calls) carries. */
   get globalArgs(): string[] {
@@ -81,8 +85,46 @@ export class Runc {
     });
   }
 
-  async start(id: string): Promise<void> {
-    await this.#run(["start", id], `start container ${id}`);
+  /**
+   * Lets a created container's process run. A created runc container's init
+   * waits to open its exec FIFO for writing; `runc start` reads that FIFO
+   * and removes it. Doing the same here saves starting the runtime's binary
+   * (~10 ms). Any other runtime, and a runc whose state holds no such
+   * FIFO, gets its own `start`.
+   * `pid` is the init's: should it die before it opens its end, the wait ends.
+   */
+  async start(id: string, pid?: number): Promise<void> {
+    const fifo = `${this.root}/${id}/exec.fifo`;
+    const isFifo = this.#startsByFifo && (await lstat(fifo).then((st) => st.isFIFO(), () => false));
+    if (!isFifo) {
+      await this.#run(["start", id], `start container ${id}`);
+      return;
+    }
+    const action = `start container ${id}`;
+    // The open returns once the init opens its end, at once when it waits there already.
+    const reading = open(fifo, constants.O_RDONLY);
+    const began = Date.now();
+    const watch = setInterval(() => {
+      if ((pid === undefined || processRunning(pid)) && Date.now() - began < 30_000) return;
+      clearInterval(watch);
+      // Nobody will write: an empty writer of our own ends the wait, and the read finds nothing.
+      void open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => {});
+    }, 100);
+    let data: Buffer;
+    try {
+      const handle = await reading;
+      try {
+        data = await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+    } catch (e) {
+      throw classify(action, (e as Error).message);
+    } finally {
+      clearInterval(watch);
+    }
+    if (data.length === 0) throw classify(action, "container process is already dead");
+    await rm(fifo, { force: true });
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {
@@ -142,6 +184,21 @@ export class Runc {
   /** Changes the resource limits of a running container; `resources` in the spec's shape, given on stdin. */
   async update(id: string, resources: object): Promise<void> {
     await this.#run(["update", "--resources", "-", id], `update container ${id}`, { input: JSON.stringify(resources) });
+  }
+}
+
+/** Whether a process exists and is not a zombie. */
+function processRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }
 
