@@ -1,6 +1,10 @@
 // Container benchmarks, side by side in one run on this machine:
 //
-//   docker → dockerd    the docker CLI against a reference dockerd (own socket, no networking)
+//   docker → dockerd    the docker CLI against a reference dockerd in its default
+//                       configuration (docker0, iptables, docker-proxy), in a network
+//                       namespace of its own: the reference every ratio is taken to
+//   docker → dockerd -n the same dockerd stripped of networking (--bridge=none,
+//                       --iptables=false): shown for comparison, not a ratio's base
 //   docker → wharfd     the docker CLI against wharfd
 //   wharf → wharfd      the wharf CLI against wharfd
 //   podman              podman with its own storage (runc, cgroupfs), when installed
@@ -84,18 +88,23 @@ async function main(): Promise<void> {
   await writeFile(join(work, "busybox.tar"), tar);
   let wharfd: Daemon | undefined;
   let dockerd: Daemon | undefined;
+  let bare: Daemon | undefined;
   const cleanups: (() => Promise<void> | void)[] = [];
   try {
     await mkdir(join(work, "wharfd"), { recursive: true });
     await mkdir(join(work, "dockerd"), { recursive: true });
+    await mkdir(join(work, "dockerd-bare"), { recursive: true });
     wharfd = await startWharfd({ root: join(work, "wharfd") });
-    dockerd = await startDockerd({ root: join(work, "dockerd") });
+    dockerd = await startDockerd({ root: join(work, "dockerd"), networking: true });
+    bare = await startDockerd({ root: join(work, "dockerd-bare") });
     const w = wharfd;
     const d = dockerd;
-    for (const daemon of [w, d]) execFileSync("docker", ["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: tar, env: daemon.env, stdio: ["pipe", "ignore", "inherit"] });
+    const b = bare;
+    for (const daemon of [w, d, b]) execFileSync("docker", ["import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], { input: tar, env: daemon.env, stdio: ["pipe", "ignore", "inherit"] });
     const dockerEnv = (daemon: Daemon) => ({ ...daemon.env, DOCKER_CONFIG: join(work, "docker-config") });
     const peers: Peer[] = [
       { name: "docker → dockerd", cmd: (args) => ["docker", args, dockerEnv(d)] },
+      { name: "docker → dockerd -n", cmd: (args) => ["docker", args, dockerEnv(b)] },
       { name: "docker → wharfd", cmd: (args) => ["docker", args, dockerEnv(w)] },
       { name: "wharf → wharfd", cmd: (args) => [WHARF, [...args], { ...process.env, WHARF_HOST: w.host }] },
     ];
@@ -229,7 +238,7 @@ async function main(): Promise<void> {
     rows.push([`${BURST}× run -d`, ...peers.map((p) => `${burst.get(p.name)!.toFixed(0)} ms`), "", ratio(burst.get("docker → wharfd")!, bd), ratio(burst.get("wharf → wharfd")!, bd)]);
     const md = memory.get("docker → dockerd")!;
     const mw = memory.get("wharf → wharfd")!;
-    rows.push([`RSS, ${CONTAINERS} running (engine only)`, `${(md.loadedKb / 1024).toFixed(0)} MB (${(md.perContainerKb / 1024).toFixed(2)} MB each)`, `${(mw.loadedKb / 1024).toFixed(0)} MB (${(mw.perContainerKb / 1024).toFixed(2)} MB each)`, "", ...(podman ? [""] : []), "", ratio(mw.loadedKb, md.loadedKb), ""]);
+    rows.push([`RSS, ${CONTAINERS} running (engine only)`, `${(md.loadedKb / 1024).toFixed(0)} MB (${(md.perContainerKb / 1024).toFixed(2)} MB each)`, "", `${(mw.loadedKb / 1024).toFixed(0)} MB (${(mw.perContainerKb / 1024).toFixed(2)} MB each)`, "", ...(podman ? [""] : []), "", ratio(mw.loadedKb, md.loadedKb), ""]);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
     console.log(
@@ -250,10 +259,10 @@ async function main(): Promise<void> {
   } finally {
     for (const c of cleanups) await c();
     if (wharfd) spawnSync("sh", ["-c", `docker ps -aq | xargs -r -n 10 docker rm -f`], { env: wharfd.env, stdio: "ignore", timeout: 120_000 });
-    killLeftovers(join(work, "dockerd", "exec", "runtime-runc", "moby"));
-    for (const daemon of [wharfd, dockerd]) if (daemon) await daemon.stop();
+    for (const dir of ["dockerd", "dockerd-bare"]) killLeftovers(join(work, dir, "exec", "runtime-runc", "moby"));
+    for (const daemon of [wharfd, dockerd, bare]) if (daemon) await daemon.stop();
     killLeftovers(join(work, "wharfd", "exec", "runc"));
-    killLeftovers(join(work, "dockerd", "exec", "runtime-runc", "moby"));
+    for (const dir of ["dockerd", "dockerd-bare"]) killLeftovers(join(work, dir, "exec", "runtime-runc", "moby"));
     // containerd's shims outlive dockerd: end those of this run, found by their socket under `work`.
     for (const pid of await pidsMatching(work, ["containerd-shim"])) {
       try {

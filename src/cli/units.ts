@@ -226,8 +226,13 @@ function offsetOf(d: Date): { sign: string; hh: string; mm: string; minutes: num
   return { sign: minutes < 0 ? "-" : "+", hh: pad2(Math.trunc(abs / 60)), mm: pad2(abs % 60), minutes };
 }
 
+let zoneFormat: Intl.DateTimeFormat | undefined;
+
 function zoneName(d: Date): string {
-  const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName");
+  // Offset 0 reads as UTC (as GMT would): no need to load the zone data (~15 ms), the common case.
+  if (d.getTimezoneOffset() === 0) return "UTC";
+  zoneFormat ??= new Intl.DateTimeFormat("en-US", { timeZoneName: "short" });
+  const part = zoneFormat.formatToParts(d).find((p) => p.type === "timeZoneName");
   const name = part?.value ?? "UTC";
   return name === "GMT" ? "UTC" : name;
 }

@@ -285,23 +285,33 @@ export async function startWharfd(options: { root?: string; args?: string[]; net
   return { socket, host: `unix://${socket}`, root, pid: child.pid!, env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stop, network: net };
 }
 
-/** A reference dockerd (Debian's docker.io) on its own socket, without networking. */
-export async function startDockerd(options: { root?: string } = {}): Promise<Daemon> {
+/**
+ * A reference dockerd (Debian's docker.io) on its own socket. Without
+ * networking by default; with `networking`, in its default configuration
+ * (docker0, iptables, docker-proxy) inside a network namespace of its own, so
+ * that its rules (a FORWARD policy of DROP among them) never reach the host's.
+ */
+export async function startDockerd(options: { root?: string; networking?: boolean } = {}): Promise<Daemon> {
   const root = options.root ?? (await mkdtemp(join(tmpdir(), "dockerd-test-")));
   const socket = join(root, "docker.sock");
   await mkdir(join(root, "exec"), { recursive: true });
-  const child = spawn(
+  const netns = join(root, "netns");
+  if (options.networking) {
+    await writeFile(netns, "");
+    execFileSync("unshare", [`--net=${netns}`, "ip", "link", "set", "lo", "up"]);
+  }
+  const argv = [
     "dockerd",
-    [
-      "--data-root", join(root, "data"),
-      "--exec-root", join(root, "exec"),
-      "-H", `unix://${socket}`,
-      "--pidfile", join(root, "dockerd.pid"),
-      "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false",
-      "--storage-driver=overlay2",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DOCKER_HOST: "" } },
-  );
+    "--data-root", join(root, "data"),
+    "--exec-root", join(root, "exec"),
+    "-H", `unix://${socket}`,
+    "--pidfile", join(root, "dockerd.pid"),
+    ...(options.networking ? [] : ["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false"]),
+    "--storage-driver=overlay2",
+  ];
+  const child = options.networking
+    ? spawn("nsenter", [`--net=${netns}`, ...argv], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DOCKER_HOST: "" } })
+    : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DOCKER_HOST: "" } });
   const log = capture(child);
   const stop = async () => {
     await stopChild(child, 20_000);
