@@ -88,6 +88,13 @@ export interface CreateRequest {
   readonly body: Record<string, unknown>;
 }
 
+interface SpecInputs {
+  readonly passwd: string | undefined;
+  readonly group: string | undefined;
+  readonly bounding: Set<string> | undefined;
+  readonly architecture: string | undefined;
+}
+
 interface Live {
   record: ContainerRecord;
   /** Resolved on the next handled exit. */
@@ -180,8 +187,9 @@ export class ContainerEngine {
 
   // ---- persistence --------------------------------------------------------
 
+  /** Writes the record over the one that create wrote: a power loss leaves one of the two. */
   async #save(record: ContainerRecord): Promise<void> {
-    await writeJsonAtomic(this.paths.record(record.Id), record);
+    await writeJsonAtomic(this.paths.record(record.Id), record, { replaces: true });
   }
 
   #event(action: string, record: ContainerRecord, extra: Record<string, string> = {}): void {
@@ -248,20 +256,24 @@ export class ContainerEngine {
         HostsPath: this.paths.hosts(id),
         ResolvConfPath: this.paths.resolvConf(id),
         ManuallyStopped: false,
-        Creating: true,
       };
+      // The record is written last: a container dir without one is a create
+      // that did not finish, which the next start of the daemon removes.
       await mkdir(this.paths.dir(id), { recursive: true, mode: 0o710 });
-      await this.#save(record);
       const top = image.layers.at(-1)?.chainId;
-      await this.#o.snapshotter.prepare(id, top, { labels: { "wharf.container": id } });
-      snapshotMade = true;
-      const hostResolv = await readFile(this.#o.hostResolvConf ?? "/etc/resolv.conf", "utf8").catch(() => "");
-      await writeFile(record.HostnamePath, hostnameFile(config.Hostname));
-      await writeFile(record.HostsPath, hostsFile(config.Hostname, config.Domainname, host.ExtraHosts ?? []));
-      await writeFile(record.ResolvConfPath, resolvConf(hostResolv, { dns: host.Dns, search: host.DnsSearch, options: host.DnsOptions }));
-      await this.#o.network?.prepare(record, request.body);
-      delete record.Creating;
-      await this.#save(record);
+      const steps = await Promise.allSettled([
+        this.#o.snapshotter.prepare(id, top, { labels: { "wharf.container": id } }).then(() => {
+          snapshotMade = true;
+        }),
+        readFile(this.#o.hostResolvConf ?? "/etc/resolv.conf", "utf8")
+          .catch(() => "")
+          .then((hostResolv) => writeFile(record.ResolvConfPath, resolvConf(hostResolv, { dns: host.Dns, search: host.DnsSearch, options: host.DnsOptions }))),
+        writeFile(record.HostnamePath, hostnameFile(config.Hostname)),
+        // The network rewrites the hosts file for --add-host host-gateway: it comes after.
+        writeFile(record.HostsPath, hostsFile(config.Hostname, config.Domainname, host.ExtraHosts ?? [])).then(() => this.#o.network?.prepare(record, request.body)),
+      ]);
+      for (const step of steps) if (step.status === "rejected") throw step.reason;
+      await writeJsonAtomic(this.paths.record(id), record);
       this.#byId.set(id, { record, exitWaiters: [], removedWaiters: [], pendingStdin: [] });
       this.#event("create", record);
       return { Id: id, Warnings: [] };
@@ -322,6 +334,9 @@ export class ContainerEngine {
     try {
       // Volumes and the network are independent: prepared side by side, and
       // both settled before a failure of either undoes the start.
+      // What the spec reads from the image and the host is read meanwhile.
+      const inputs = this.#specInputs(r, rootfs);
+      inputs.catch(() => {});
       const [volumes, network] = await Promise.allSettled([
         this.#o.volumes?.prepareStart(r.Mounts, rootfs, id),
         this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined),
@@ -334,7 +349,7 @@ export class ContainerEngine {
       if (volumes.status === "rejected") throw volumes.reason;
       const attachment = network.value;
       mark("prepared");
-      const spec = await this.#spec(r, rootfs, attachment?.netns);
+      const spec = this.#spec(r, rootfs, await inputs, attachment?.netns);
       // The bundle is made again at every start and read at once by the
       // runtime: it needs no fsync to survive a crash.
       await writeFile(`${bundle}/config.json`, JSON.stringify(spec));
@@ -416,11 +431,20 @@ export class ContainerEngine {
     }
   }
 
-  async #spec(r: ContainerRecord, rootfs: string, netns?: NetworkNamespace) {
+  /** What a container's spec needs from its image's files and the host. */
+  async #specInputs(r: ContainerRecord, rootfs: string): Promise<SpecInputs> {
+    const [passwd, group, bounding, architecture] = await Promise.all([
+      readInRoot(rootfs, "/etc/passwd"),
+      readInRoot(rootfs, "/etc/group"),
+      hostBoundingCapabilities(),
+      this.#imageArchitecture(r.Image),
+    ]);
+    return { passwd, group, bounding, architecture };
+  }
+
+  #spec(r: ContainerRecord, rootfs: string, inputs: SpecInputs, netns?: NetworkNamespace) {
     const h = r.HostConfig;
-    const passwd = await readInRoot(rootfs, "/etc/passwd");
-    const group = await readInRoot(rootfs, "/etc/group");
-    const user = resolveUser(r.Config.User, passwd, group, h.GroupAdd ?? []);
+    const user = resolveUser(r.Config.User, inputs.passwd, inputs.group, h.GroupAdd ?? []);
     let args = [r.Path, ...r.Args];
     const mounts: RuntimeMount[] = [];
     const ro = h.ReadonlyRootfs;
@@ -440,9 +464,9 @@ export class ContainerEngine {
         mounts.push({ destination: m.Destination, type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro", m.Propagation ? `r${m.Propagation.replace(/^r/, "")}` : "rprivate"] });
       }
     }
-    const caps = resolveCapabilities({ add: h.CapAdd ?? [], drop: h.CapDrop ?? [], privileged: h.Privileged, bounding: await hostBoundingCapabilities() });
+    const caps = resolveCapabilities({ add: h.CapAdd ?? [], drop: h.CapDrop ?? [], privileged: h.Privileged, bounding: inputs.bounding });
     const sec = securityChoices(h.SecurityOpt ?? []);
-    const seccomp: SeccompChoice = sec.seccomp ?? { kind: "default", compat: needsCompatAbi(await this.#imageArchitecture(r.Image)) };
+    const seccomp: SeccompChoice = sec.seccomp ?? { kind: "default", compat: needsCompatAbi(inputs.architecture) };
     const rlimits: RuntimeRlimit[] = (h.Ulimits ?? []).map((u) => ({ type: `RLIMIT_${u.Name.toUpperCase()}`, soft: u.Soft, hard: u.Hard }));
     return buildSpec({
       rootfs,

@@ -24,6 +24,12 @@ export interface Sys {
   chroot(path: string): void;
   /** A new, empty network namespace bound at `path` (an existing file). */
   netnsCreate(path: string): void;
+  /**
+   * On the thread pool, in one job: `data` into `tmp` (created, mode `mode`),
+   * fsynced with `flags & 1`, renamed over `path`, its directory fsynced with
+   * `flags & 2`; `tmp` is removed on failure.
+   */
+  writeFileAtomic(path: string, tmp: string, data: Buffer, mode: number, flags: number): Promise<void>;
 }
 
 export const MountFlags = {

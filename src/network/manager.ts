@@ -69,6 +69,9 @@ export interface Attachment {
 }
 
 const WIRED: Promise<void> = Promise.resolve();
+// A sandbox record describes namespaces, links and rules that a reboot takes
+// away: written atomically for a daemon crash, never synced.
+const SANDBOX_WRITE = { mkdir: true, durable: false } as const;
 
 /** Lookups into the container engine, given once it is open. */
 export interface ContainerLookup {
@@ -564,7 +567,7 @@ export class NetworkManager implements ContainerNetwork {
         live.proxies.push(proxy);
         sandbox.Ports.push({ Proto: r.Proto, HostIp: r.HostIp, HostPort: proxy.hostPort, ContainerPort: r.ContainerPort });
       }
-      await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, { mkdir: true });
+      await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, SANDBOX_WRITE);
       await createNamespace(netns);
     } catch (e) {
       await this.#teardown(c.Id, live).catch(() => {});
@@ -723,7 +726,7 @@ export class NetworkManager implements ContainerNetwork {
         await inNamespace(live.sandbox.Netns, sandboxBatch([p], hadGateway ? undefined : ep.Gateway || undefined, process.pid).slice(1));
         await ipBatch(hostBatch([p]));
         live.sandbox.Endpoints[net.Id] = ep;
-        await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), live.sandbox);
+        await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), live.sandbox, SANDBOX_WRITE);
         this.#o.events?.publish("network", "connect", net.Id, { container: c.Id, name: net.Name, type: "bridge" });
       }
       await this.#saveConfig(c, next);
@@ -744,7 +747,7 @@ export class NetworkManager implements ContainerNetwork {
         await live.wiring;
         await inNamespace(live.sandbox.Netns, [`link del ${ep.IfName}`]).catch(() => deleteLink(ep.HostIf));
         delete live.sandbox.Endpoints[net.Id];
-        await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), live.sandbox);
+        await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), live.sandbox, SANDBOX_WRITE);
         this.#o.events?.publish("network", "disconnect", net.Id, { container: c.Id, name: net.Name, type: "bridge" });
       }
       const networks = { ...cfg.Networks };

@@ -163,10 +163,13 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
     wake();
   });
   let wakeUp: (() => void) | undefined;
+  // A change seen while no pass was waiting: the next wait returns at once.
+  let woken = false;
   const wake = (): void => {
     const w = wakeUp;
     wakeUp = undefined;
-    w?.();
+    if (w) w();
+    else woken = true;
   };
   let watcher: FSWatcher | undefined;
   try {
@@ -195,11 +198,18 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
         yield e;
       }
       if (wasStopped) return;
+      if (woken) {
+        // The file changed (or the process stopped) during this pass: read again.
+        woken = false;
+        continue;
+      }
+      let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         wakeUp = resolve;
         // inotify misses nothing, but a timer keeps a lost event from hanging a follower.
-        setTimeout(wake, 1000).unref();
+        timer = setTimeout(wake, 1000).unref();
       });
+      clearTimeout(timer);
     }
   } finally {
     watcher?.close();
