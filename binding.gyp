@@ -4,6 +4,12 @@
       "target_name": "wharf_sys",
       "sources": ["native/wharf_sys.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "wharf-exec",
+      "type": "executable",
+      "sources": ["native/wharf_exec.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

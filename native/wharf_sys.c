@@ -2,8 +2,9 @@
  * wharf_sys: the Linux system calls Node lacks, and nothing else.
  *
  * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2, chroot,
- * making a network namespace, and an atomic file write done in one go on the
- * thread pool. Every function but the write is synchronous; all take plain
+ * making a network namespace, a sealed copy of a file, and two jobs for the
+ * thread pool: an atomic file write done in one go, and reading a process's
+ * seccomp programs. Every other function is synchronous; all take plain
  * values and fail with an Error carrying `code` (the errno name) and
  * `syscall`, as Node's fs does, so callers handle both alike.
  */
@@ -23,6 +24,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <linux/filter.h>
 #include <libgen.h>
 #include <unistd.h>
 
@@ -514,6 +519,172 @@ static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* seccompFilters(pid, skip) → Promise<Buffer | null>: the seccomp programs of
+ * process pid, oldest first, without its `skip` oldest (the ones it inherited
+ * from the daemon), each as a u32 instruction count and the instructions.
+ * The process is seized and interrupted for the few system calls this takes
+ * (PTRACE_SECCOMP_GET_FILTER needs a stopped tracee), then let go; all of it
+ * on one thread of the pool, since a tracer is a thread. null when the
+ * kernel will not tell (no CHECKPOINT_RESTORE, a process already traced). */
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER 0x420c
+#endif
+#define MAX_FILTERS 16
+
+struct filters_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  pid_t pid;
+  int skip;
+  char *out;
+  size_t len;
+  int err;
+  const char *syscall;
+};
+
+static void filters_execute(napi_env env, void *arg) {
+  (void)env;
+  struct filters_job *job = arg;
+  if (ptrace(PTRACE_SEIZE, job->pid, NULL, NULL) != 0) {
+    job->err = errno;
+    job->syscall = "ptrace(PTRACE_SEIZE)";
+    return;
+  }
+  int st;
+  if (ptrace(PTRACE_INTERRUPT, job->pid, NULL, NULL) != 0 || waitpid(job->pid, &st, __WALL) != job->pid) {
+    job->err = errno;
+    job->syscall = "ptrace(PTRACE_INTERRUPT)";
+    ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
+    return;
+  }
+  long counts[MAX_FILTERS];
+  int n = 0;
+  for (; n < MAX_FILTERS; n++) {
+    long c = ptrace(PTRACE_SECCOMP_GET_FILTER, job->pid, (void *)(long)n, NULL);
+    if (c < 0) break;
+    counts[n] = c;
+  }
+  int lookup_errno = errno;
+  size_t total = 0;
+  int keep = n - job->skip;
+  if (n == MAX_FILTERS || (n == 0 && lookup_errno != ENOENT) || keep < 0) {
+    job->err = n == 0 ? lookup_errno : E2BIG;
+    job->syscall = "ptrace(PTRACE_SECCOMP_GET_FILTER)";
+    ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
+    return;
+  }
+  for (int i = 0; i < keep; i++) total += sizeof(uint32_t) + (size_t)counts[i] * sizeof(struct sock_filter);
+  job->out = malloc(total ? total : 1);
+  if (!job->out) {
+    job->err = ENOMEM;
+    job->syscall = "malloc";
+    ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
+    return;
+  }
+  /* Index 0 is the newest: written from the oldest kept one down. */
+  size_t off = 0;
+  for (int i = keep - 1; i >= 0; i--) {
+    uint32_t c = (uint32_t)counts[i];
+    memcpy(job->out + off, &c, sizeof c);
+    off += sizeof c;
+    if (ptrace(PTRACE_SECCOMP_GET_FILTER, job->pid, (void *)(long)i, job->out + off) != counts[i]) {
+      job->err = errno ? errno : EIO;
+      job->syscall = "ptrace(PTRACE_SECCOMP_GET_FILTER)";
+      break;
+    }
+    off += (size_t)counts[i] * sizeof(struct sock_filter);
+  }
+  job->len = off;
+  ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
+}
+
+static void filters_complete(napi_env env, napi_status status, void *arg) {
+  struct filters_job *job = arg;
+  if (status != napi_ok || job->err != 0) {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    napi_resolve_deferred(env, job->deferred, nul);
+  } else {
+    napi_value buf;
+    void *data;
+    napi_create_buffer_copy(env, job->len, job->out ? job->out : "", &data, &buf);
+    napi_resolve_deferred(env, job->deferred, buf);
+  }
+  free(job->out);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_seccomp_filters(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t pid = 0, skip = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || napi_get_value_int32(env, argv[1], &skip) != napi_ok || pid <= 0 || skip < 0)
+    return throw_type(env, "seccompFilters(pid: number, skip: number)");
+  struct filters_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  job->pid = pid;
+  job->skip = skip;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "wharf:seccompFilters", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, filters_execute, filters_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
+/* sealedCopy(path) → fd: the file's bytes in a memfd sealed against every
+ * change, for running a helper binary that nothing can write to (a process
+ * in a container that opens /proc/<pid>/exe of it gets the sealed copy). */
+static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "sealedCopy(path)");
+  int src = open(path, O_RDONLY | O_CLOEXEC);
+  if (src < 0) return throw_errno(env, errno, "open", path);
+  int fd = (int)syscall(SYS_memfd_create, "wharf-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    int e = errno;
+    close(src);
+    return throw_errno(env, e, "memfd_create", path);
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(src, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(src);
+      close(fd);
+      return throw_errno(env, e, "read", path);
+    }
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(fd, buf + off, (size_t)(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        int e = errno;
+        close(src);
+        close(fd);
+        return throw_errno(env, e, "write", "memfd");
+      }
+      off += w;
+    }
+  }
+  close(src);
+  if (fchmod(fd, 0500) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "seal", path);
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -529,6 +700,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
     {"netnsCreate", NULL, js_netns_create, NULL, NULL, NULL, napi_enumerable, NULL},
     {"writeFileAtomic", NULL, js_write_file_atomic, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"seccompFilters", NULL, js_seccomp_filters, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -14,7 +14,7 @@ import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
 import type { ContainerNetwork } from "../network/index.js";
-import { buildSpec, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, captureSeccomp, SECCOMP_FILE, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -340,7 +340,7 @@ export class ContainerEngine {
       const [volumes, network] = await Promise.allSettled([
         this.#o.volumes?.prepareStart(r.Mounts, rootfs, id),
         this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined),
-        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`].map((f) => rm(f, { force: true })),
+        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`].map((f) => rm(f, { force: true })),
       ]);
       if (network.status === "rejected") {
         networkFailure = network.reason;
@@ -375,6 +375,8 @@ export class ContainerEngine {
       });
       monitorUp = true;
       mark("created");
+      // While the init waits to be started, its seccomp programs are read for direct execs (see runtime/direct-exec).
+      const captured = runtime.isRunc && spec.linux.seccomp && !spec.process.noNewPrivileges ? this.#captureSeccomp(id, monitor.pid, bundle) : undefined;
       if (attachment) {
         try {
           await attachment.ready;
@@ -384,6 +386,7 @@ export class ContainerEngine {
         }
         mark("wired");
       }
+      await captured;
       // Attachers waiting for stdin connect before the process runs, so no input is lost.
       const waiting = live.pendingStdin.splice(0);
       for (const w of waiting) {
@@ -428,6 +431,16 @@ export class ContainerEngine {
       return (await this.#o.images.get(imageId)).config.architecture;
     } catch {
       return undefined;
+    }
+  }
+
+  /** Keeps the seccomp programs of a created container's init beside its bundle; nothing when they cannot be read. */
+  async #captureSeccomp(id: string, pid: number, bundle: string): Promise<void> {
+    try {
+      const filters = await captureSeccomp(pid);
+      if (filters) await writeFile(`${bundle}/${SECCOMP_FILE}`, filters, { mode: 0o600 });
+    } catch (e) {
+      this.#logger.debug("seccomp capture failed", { container: id, error: asWharfError(e, "capture").message });
     }
   }
 

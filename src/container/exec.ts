@@ -3,12 +3,13 @@
 // its stdin through its own attach socket), with docker's exec config:
 // Cmd, Env on top of the container's, User, WorkingDir, Tty, Privileged.
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { asWharfError, wharfError } from "../internal/index.js";
 import type { RuntimeProcess, RuntimeSpec } from "../oci/index.js";
-import { checkWorkingDir, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, sendControl, spawnMonitor, StdinWriter, type LogEntry } from "../runtime/index.js";
+import { checkWorkingDir, directExecBlocker, ExecStartFailure, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, SECCOMP_FILE, sendControl, spawnMonitor, startDirect, StdinWriter, type DirectExecPlan, type DirectProcess, type LogEntry, type ProcessStdin, type Runc } from "../runtime/index.js";
 import type { ContainerEngine } from "./engine.js";
+import type { ContainerRecord } from "./types.js";
 import { readInRoot } from "./files.js";
 
 export interface ExecConfig {
@@ -55,7 +56,7 @@ interface Session {
 export interface ExecStream {
   readonly tty: boolean;
   readonly output: AsyncIterable<LogEntry>;
-  readonly stdin: StdinWriter | undefined;
+  readonly stdin: ProcessStdin | undefined;
   readonly exited: Promise<number>;
 }
 
@@ -162,6 +163,8 @@ export class ExecManager {
       process.capabilities = { bounding: all, effective: all, permitted: all };
     }
     delete process.consoleSize;
+    const direct = await this.#direct(r.Id, runtime, bundle, spec, process);
+    if (direct) return this.#startDirect(s, r, direct);
     await mkdir(join(s.dir, "exits"), { recursive: true, mode: 0o700 });
     const specPath = join(s.dir, "process.json");
     // Read once by the runtime, right now, and never again: no fsync needed.
@@ -217,6 +220,41 @@ export class ExecManager {
     // The session's files go once the process is gone and its output read.
     void done.then(() => sleepThenRemove(s.dir));
     return { tty, output, stdin, exited: done };
+  }
+
+  /** The plan for running the process with wharf's own helper; undefined when the runtime's exec must run it. */
+  async #direct(containerId: string, runtime: Runc, bundle: string, spec: RuntimeSpec, process: RuntimeProcess): Promise<DirectExecPlan | undefined> {
+    if (!runtime.isRunc || process.terminal) return undefined;
+    const target = await runtime.joinTarget(containerId);
+    if (!target || directExecBlocker(process, target, spec.linux.seccomp)) return undefined;
+    const seccompFile = join(bundle, SECCOMP_FILE);
+    // The programs runc loaded into the init, read at its start: without them the runtime's exec loads its own.
+    if (spec.linux.seccomp && !(await stat(seccompFile).then((st) => st.isFile() && st.size > 0, () => false))) return undefined;
+    return { containerId, target, process, stdin: false, ...(spec.linux.seccomp ? { seccompFile } : {}) };
+  }
+
+  async #startDirect(s: Session, r: ContainerRecord, plan: DirectExecPlan): Promise<ExecStream> {
+    const c = s.config;
+    let started: DirectProcess;
+    try {
+      started = await startDirect({ ...plan, stdin: c.AttachStdin });
+    } catch (e) {
+      s.exitCode = e instanceof ExecStartFailure ? e.exitCode : 126;
+      s.running = false;
+      const message = e instanceof ExecStartFailure ? e.message : asWharfError(e, `exec in ${r.Id}`).message;
+      throw wharfError("invalid-argument", `OCI runtime exec failed: exec failed: ${message}: unknown`);
+    }
+    s.pid = started.pid;
+    s.running = true;
+    this.engine.events.publish("container", `exec_start: ${c.Cmd.join(" ")}`, r.Id, { execID: s.id, image: r.Config.Image, name: r.Name.slice(1) });
+    const done = started.exited.then((code) => {
+      s.exitCode = code;
+      s.running = false;
+      this.engine.events.publish("container", "exec_die", r.Id, { execID: s.id, exitCode: String(code), image: r.Config.Image, name: r.Name.slice(1) });
+      return code;
+    });
+    s.exited = done;
+    return { tty: false, output: started.output, stdin: started.stdin, exited: done };
   }
 
   async resize(id: string, height: number, width: number): Promise<void> {

@@ -30,6 +30,15 @@ export interface Sys {
    * `flags & 2`; `tmp` is removed on failure.
    */
   writeFileAtomic(path: string, tmp: string, data: Buffer, mode: number, flags: number): Promise<void>;
+  /**
+   * The seccomp programs of process `pid`, oldest first, without the `skip`
+   * oldest: each a u32 instruction count then its instructions. The process
+   * is stopped (ptrace) for the moment it takes. null when the kernel will
+   * not tell.
+   */
+  seccompFilters(pid: number, skip: number): Promise<Buffer | null>;
+  /** A descriptor of a memfd holding the file's bytes, sealed against any change (close-on-exec). */
+  sealedCopy(path: string): number;
 }
 
 export const MountFlags = {
@@ -49,15 +58,20 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 
-function findAddon(): string {
+/** A file the native build made (`build/Release/<name>`): the addon, or the exec helper. */
+export function nativeFile(name: string): string {
   // dist/src/internal/sys.js or src/internal/sys.ts → the project root holds build/.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, "build", "Release", "wharf_sys.node");
+    const candidate = join(dir, "build", "Release", name);
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new Error("native addon build/Release/wharf_sys.node not found: run `npm run build`");
+  throw new Error(`native build/Release/${name} not found: run \`npm run build\``);
+}
+
+function findAddon(): string {
+  return nativeFile("wharf_sys.node");
 }
 
 let loaded: Sys | undefined;

@@ -6,4 +6,5 @@ export * from "./spec.js";
 export * from "./user.js";
 export * from "./runc.js";
 export * from "./monitor.js";
+export * from "./direct-exec.js";
 export * from "./logs.js";

@@ -4,7 +4,7 @@
 // error's detail, with runc's log prefix stripped.
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { access, lstat, open, rm } from "node:fs/promises";
+import { access, lstat, open, readFile, rm } from "node:fs/promises";
 import { wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
@@ -13,6 +13,43 @@ export interface RuntimeState {
   /** `creating`, `created`, `running`, `paused`, `stopped`. */
   readonly status: string;
   readonly bundle: string;
+}
+
+/** A running container as a process joins it: see Runc.joinTarget. */
+export interface JoinTarget {
+  readonly pid: number;
+  /** The init's start time in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+  readonly start: number;
+  /** runc's names: NEWPID, NEWNS, NEWNET, NEWIPC, NEWUTS, NEWCGROUP, NEWUSER. */
+  readonly namespaces: readonly string[];
+  /** The cgroup directories, one per hierarchy, without repeats. */
+  readonly cgroupDirs: readonly string[];
+}
+
+/** runc's state.json → JoinTarget; undefined for anything unexpected. */
+export function parseJoinTarget(state: unknown): JoinTarget | undefined {
+  if (typeof state !== "object" || state === null) return undefined;
+  const s = state as Record<string, unknown>;
+  const pid = s["init_process_pid"];
+  const start = s["init_process_start"];
+  const config = s["config"] as Record<string, unknown> | undefined;
+  const paths = s["cgroup_paths"];
+  if (typeof pid !== "number" || !Number.isInteger(pid) || pid <= 0 || typeof start !== "number" || typeof config !== "object" || config === null) return undefined;
+  if (typeof paths !== "object" || paths === null) return undefined;
+  const nss = config["namespaces"];
+  if (!Array.isArray(nss)) return undefined;
+  const namespaces: string[] = [];
+  for (const n of nss) {
+    const type = (n as Record<string, unknown> | null)?.["type"];
+    if (typeof type !== "string") return undefined;
+    namespaces.push(type);
+  }
+  const dirs = new Set<string>();
+  for (const v of Object.values(paths as Record<string, unknown>)) {
+    if (typeof v !== "string" || !v.startsWith("/")) return undefined;
+    dirs.add(v);
+  }
+  return { pid, start, namespaces, cgroupDirs: [...dirs] };
 }
 
 export interface RuntimeStats {
@@ -65,6 +102,28 @@ export class Runc {
 
   /** runc itself (not another runtime, nor a wrapper): its start is reading the exec FIFO. */
   readonly #startsByFifo: boolean;
+
+  /** Whether this is runc itself, whose state (`<root>/<id>/state.json`) wharf reads for a direct exec. */
+  get isRunc(): boolean {
+    return this.#startsByFifo;
+  }
+
+  /**
+   * What joining a running container takes, from runc's state: its init
+   * (pid and start time), the namespaces it was made with, and the cgroup
+   * directories it runs in. undefined when runc keeps no such state (not
+   * runc, not running, a format this code does not know).
+   */
+  async joinTarget(id: string): Promise<JoinTarget | undefined> {
+    if (!this.#startsByFifo) return undefined;
+    let state: unknown;
+    try {
+      state = JSON.parse(await readFile(`${this.root}/${id}/state.json`, "utf8"));
+    } catch {
+      return undefined;
+    }
+    return parseJoinTarget(state);
+  }
 
   /** Arguments for the runtime that every call (and conmon's calls) carries. */
   get globalArgs(): string[] {

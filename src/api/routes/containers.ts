@@ -538,7 +538,7 @@ async function readUpgradeBody(ctx: UpgradeContext): Promise<Record<string, unkn
  * Copies what the client sends to the process's stdin; the client's
  * half-close (or hang-up) closes stdin while output keeps flowing.
  */
-async function feedStdin(socket: Duplex, head: Buffer, writer: Promise<import("../../runtime/index.js").StdinWriter | undefined>): Promise<void> {
+async function feedStdin(socket: Duplex, head: Buffer, writer: Promise<import("../../runtime/index.js").ProcessStdin | undefined>): Promise<void> {
   const queued: Buffer[] = head.length ? [head] : [];
   let ended = false;
   const onData = (c: Buffer) => queued.push(c);
