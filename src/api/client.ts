@@ -310,7 +310,7 @@ export class EngineClient {
       headers["Content-Length"] = Buffer.byteLength(options.body);
     }
     return new Promise<Hijacked>((resolve, reject) => {
-      const req = request({ socketPath: this.#socketPath, agent: false, method: "POST", path: fullPath, headers });
+      const req = request({ socketPath: this.#socketPath, agent: false, ...NO_SERVERNAME, method: "POST", path: fullPath, headers });
       req.on("error", (e) => reject(this.#connectionError(e)));
       req.on("upgrade", (res, socket, head) => {
         const type = res.headers["content-type"];
