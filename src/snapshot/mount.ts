@@ -1,6 +1,6 @@
 // snapshot/mount: performs mounts described as data (Mount[]), undoes them,
 // and reads the mount table. The only place in snapshot/ that calls mount(2).
-import { mkdtemp, readFile, rmdir } from "node:fs/promises";
+import { mkdtemp, open, rmdir, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -107,9 +107,43 @@ export interface MountEntry {
   readonly superOptions: readonly string[];
 }
 
+let mountinfo: Promise<FileHandle> | undefined;
+
+/**
+ * /proc/self/mountinfo as it is now. The file stays open and is read from
+ * offset 0 each time (the kernel makes it afresh for each read from the
+ * start): one read on the thread pool instead of an open, a stat, a read and
+ * a close, for a check every container start and removal makes. The file
+ * shows the mount namespace it was opened in, and no process of wharf's that
+ * reads it ever leaves its own.
+ */
+async function readMountinfo(): Promise<string> {
+  mountinfo ??= open("/proc/self/mountinfo", "r");
+  let handle: FileHandle;
+  try {
+    handle = await mountinfo;
+  } catch (e) {
+    mountinfo = undefined;
+    throw e;
+  }
+  let buf = Buffer.allocUnsafe(64 << 10);
+  let length = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+    if (bytesRead === 0) break;
+    length += bytesRead;
+    if (length === buf.length) {
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
+  }
+  return buf.toString("utf8", 0, length);
+}
+
 /** This process's mount table (/proc/self/mountinfo). */
 export async function mountTable(): Promise<MountEntry[]> {
-  const text = await readFile("/proc/self/mountinfo", "utf8");
+  const text = await readMountinfo();
   const out: MountEntry[] = [];
   for (const line of text.split("\n")) {
     const [head, tail] = line.split(" - ");
