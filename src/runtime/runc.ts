@@ -4,7 +4,7 @@
 // error's detail, with runc's log prefix stripped.
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { access, lstat, open, readFile, rm } from "node:fs/promises";
+import { access, lstat, open, readFile, rm, rmdir } from "node:fs/promises";
 import { wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
@@ -212,11 +212,39 @@ export class Runc {
   }
 
   async delete(id: string, force = false): Promise<void> {
+    if (this.#startsByFifo && (await this.#deleteStopped(id))) return;
     try {
       await this.#run(["delete", ...(force ? ["--force"] : []), id], `delete container ${id}`);
     } catch (e) {
       if ((e as WharfError).kind !== "not-found") throw e;
     }
+  }
+
+  /**
+   * What `runc delete` does for a container whose init is gone (a private pid
+   * namespace ends with its init, so nothing of it runs): its cgroup
+   * directories and its state go, without starting runc (~20 ms of CPU, at
+   * every exit). false, and nothing done, when the init still runs, a cgroup
+   * is busy or the state is not what this code knows: then runc deletes it.
+   */
+  async #deleteStopped(id: string): Promise<boolean> {
+    let state: unknown;
+    try {
+      state = JSON.parse(await readFile(`${this.root}/${id}/state.json`, "utf8"));
+    } catch {
+      return false;
+    }
+    const target = parseJoinTarget(state);
+    if (!target || !target.namespaces.includes("NEWPID") || initRuns(target)) return false;
+    for (const dir of target.cgroupDirs) {
+      try {
+        await rmdir(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") return false;
+      }
+    }
+    await rm(`${this.root}/${id}`, { recursive: true, force: true });
+    return true;
   }
 
   async pause(id: string): Promise<void> {
@@ -247,6 +275,19 @@ export class Runc {
 }
 
 /** Whether a process exists and is not a zombie. */
+/** Whether the init of a runc state still runs: its pid alive, not a zombie, and started when the state says. */
+function initRuns(t: JoinTarget): boolean {
+  if (!processRunning(t.pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${t.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Field 22 of the whole line is the 20th after the name.
+    return Number(fields[19]) === t.start;
+  } catch {
+    return false;
+  }
+}
+
 function processRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
