@@ -327,7 +327,7 @@ export class ContainerEngine {
     await mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 });
     // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
     if (await runtime.hasState(id)) await runtime.delete(id, true);
-    if ((await mountsUsing(rootfs)).length === 0) await mountAll(await this.#o.snapshotter.mounts(id), rootfs);
+    if ((await mountsUsing(rootfs)).length === 0) await this.#mountRootfs(r, rootfs);
     mark("mounted");
     let monitorUp = false;
     let networkFailure: unknown;
@@ -432,6 +432,24 @@ export class ContainerEngine {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Mounts the container's snapshot on its rootfs. A container removed when
+   * it ends gets a volatile overlay (never synced: its unmount, which
+   * otherwise syncs the whole upper filesystem, costs nothing); a kernel
+   * without the option gets the plain mount.
+   */
+  async #mountRootfs(r: ContainerRecord, rootfs: string): Promise<void> {
+    if (r.HostConfig.AutoRemove) {
+      try {
+        await mountAll(await this.#o.snapshotter.mounts(r.Id, { volatile: true }), rootfs);
+        return;
+      } catch (e) {
+        this.#logger.debug("volatile mount refused", { container: r.Id, error: asWharfError(e, "mount").message });
+      }
+    }
+    await mountAll(await this.#o.snapshotter.mounts(r.Id), rootfs);
   }
 
   /** Keeps the seccomp programs of a created container's init beside its bundle; nothing when they cannot be read. */

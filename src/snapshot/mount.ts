@@ -141,19 +141,29 @@ async function readMountinfo(): Promise<string> {
   return buf.toString("utf8", 0, length);
 }
 
+/** One line of /proc/self/mountinfo; undefined for a line that is not an entry. */
+function parseMountLine(line: string): MountEntry | undefined {
+  const [head, tail] = line.split(" - ");
+  if (head === undefined || tail === undefined) return undefined;
+  const mountPoint = head.split(" ")[4];
+  const [fsType, , superOpts] = tail.split(" ");
+  if (mountPoint === undefined || fsType === undefined) return undefined;
+  return { mountPoint: unescapeField(mountPoint), fsType, superOptions: (superOpts ?? "").split(",").map(unescapeField) };
+}
+
 /** This process's mount table (/proc/self/mountinfo). */
 export async function mountTable(): Promise<MountEntry[]> {
-  const text = await readMountinfo();
   const out: MountEntry[] = [];
-  for (const line of text.split("\n")) {
-    const [head, tail] = line.split(" - ");
-    if (head === undefined || tail === undefined) continue;
-    const mountPoint = head.split(" ")[4];
-    const [fsType, , superOpts] = tail.split(" ");
-    if (mountPoint === undefined || fsType === undefined) continue;
-    out.push({ mountPoint: unescapeField(mountPoint), fsType, superOptions: (superOpts ?? "").split(",").map(unescapeField) });
+  for (const line of (await readMountinfo()).split("\n")) {
+    const entry = parseMountLine(line);
+    if (entry) out.push(entry);
   }
   return out;
+}
+
+/** A path as mountinfo writes it: space, tab, newline and backslash as octal escapes. */
+function escapeField(path: string): string {
+  return path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
 }
 
 function isUnder(path: string, dir: string): boolean {
@@ -166,8 +176,14 @@ function isUnder(path: string, dir: string): boolean {
  */
 export async function mountsUsing(dir: string): Promise<string[]> {
   const abs = resolve(dir);
+  // Only lines that name the path (as a mount point or an upper dir) can matter: the rest,
+  // hundreds of long overlay lines with many containers running, are never parsed.
+  const needle = escapeField(abs);
   const out: string[] = [];
-  for (const m of await mountTable()) {
+  for (const line of (await readMountinfo()).split("\n")) {
+    if (!line.includes(needle)) continue;
+    const m = parseMountLine(line);
+    if (!m) continue;
     if (isUnder(m.mountPoint, abs)) out.push(m.mountPoint);
     else if (m.fsType === "overlay" && m.superOptions.some((o) => o.startsWith("upperdir=") && isUnder(o.slice("upperdir=".length), abs))) out.push(m.mountPoint);
   }

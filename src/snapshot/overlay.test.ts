@@ -55,6 +55,46 @@ describe("overlay snapshotter", () => {
     await assert.rejects(s.commit("y", "orphan", { parent: "ctr" }), (e) => isKind(e, "precondition"));
   });
 
+  it("mounts an active snapshot volatile on request, and mounts it again after an unmount", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    await s.prepare("base-k");
+    await s.commit("base", "base-k");
+    await s.prepare("ctr", "base");
+    const target = join(root, "mnt");
+    await mkdir(target);
+    for (let round = 0; round < 2; round++) {
+      const mounts = await s.mounts("ctr", { volatile: true });
+      assert.ok(mounts[0]?.options.includes("volatile"));
+      await mountAll(mounts, target);
+      await writeFile(join(target, `file${round}`), "x");
+      await unmount(target);
+    }
+    // The plain mount afterwards sees what the volatile ones wrote.
+    await mountAll(await s.mounts("ctr"), target);
+    t.after(() => unmount(target));
+    assert.deepEqual((await readdir(target)).sort(), ["file0", "file1"]);
+    assert.ok(!(await s.mounts("ctr")).some((m) => m.options.includes("volatile")));
+  });
+
+  it("a removed snapshot is gone at once; its files go right after, and close waits for them", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    const s = await openOverlaySnapshotter(root);
+    await s.prepare("gone");
+    for (let i = 0; i < 50; i++) await writeFile(join(root, "1", "fs", `f${i}`), "x");
+    await s.remove("gone");
+    await assert.rejects(s.stat("gone"), (e) => isKind(e, "not-found"));
+    assert.deepEqual(await s.list(), []);
+    await s.close();
+    assert.deepEqual(await readdir(root), []);
+    // A dir whose removal a stop cut short has no record: the next open removes it.
+    await mkdir(join(root, "7", "fs"), { recursive: true });
+    await openOverlaySnapshotter(root);
+    assert.deepEqual(await readdir(root), []);
+  });
+
   it("lays snapshots out as <root>/<id>/{fs,work} and describes mounts with nearest parent first", async (t) => {
     const root = await tempRoot();
     t.after(() => removeRoot(root));

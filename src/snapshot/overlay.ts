@@ -117,11 +117,20 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.#create("view", key, parent, options.labels);
   }
 
-  async mounts(key: string): Promise<Mount[]> {
+  async mounts(key: string, options: { volatile?: boolean } = {}): Promise<Mount[]> {
     const action = `mounts of snapshot ${JSON.stringify(key)}`;
     const r = this.#get(key, action);
     if (r.kind === "committed") throw wharfError("precondition", `${action}: it is committed; make a view of it to look inside`);
-    return this.#mountsOf(r, action);
+    const mounts = this.#mountsOf(r, action);
+    if (r.kind !== "active") return mounts;
+    // A volatile mount leaves a mark in the work dir (work/incompat/volatile)
+    // that makes the kernel refuse every later mount of it. The mark goes
+    // before each mount: a snapshot mounted volatile belongs to a user that
+    // is removed when it ends, also after a crash, so it is mounted again
+    // only after a clean unmount.
+    await rm(join(workDir(this.root, r.id), "work", "incompat"), { recursive: true, force: true });
+    if (!options.volatile) return mounts;
+    return mounts.map((m) => (m.type === "overlay" ? { ...m, options: [...m.options, "volatile"] } : m));
   }
 
   async commit(name: string, key: string, options: { labels?: Record<string, string>; parent?: string } = {}): Promise<void> {
@@ -172,10 +181,27 @@ export class OverlaySnapshotter implements Snapshotter {
         if (errnoCode(e) !== "ENOENT") throw asWharfError(e, action);
       }
       this.#byKey.delete(key);
-      // The record is gone, so the snapshot is; a failure here leaves dirs that the next open removes.
-      await rm(dir, { recursive: true, force: true }).catch((e: unknown) => this.#logger.warn("remove snapshot dir", { dir, error: e }));
+      // The record is gone, so the snapshot is: its files go after the answer
+      // (a container's removal waits for nothing else), and what a stop of
+      // the daemon interrupts, the next open removes, as a dir without a record.
+      const removal = rm(dir, { recursive: true, force: true })
+        .catch((e: unknown) => this.#logger.warn("remove snapshot dir", { dir, error: e }))
+        .finally(() => this.#removals.delete(removal));
+      this.#removals.add(removal);
     });
   }
+
+  /** Resolves once the files of every removed snapshot are gone. */
+  async settled(): Promise<void> {
+    while (this.#removals.size > 0) await Promise.all([...this.#removals]);
+  }
+
+  /** Waits for the removals under way: a daemon that stops leaves no snapshot files behind. */
+  async close(): Promise<void> {
+    await this.settled();
+  }
+
+  readonly #removals = new Set<Promise<void>>();
 
   async list(): Promise<SnapshotInfo[]> {
     return [...this.#byKey.values()].sort((a, b) => a.id - b.id).map(recordInfo);

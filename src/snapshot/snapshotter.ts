@@ -52,8 +52,14 @@ export interface Snapshotter {
   prepare(key: string, parent?: string, options?: { labels?: Record<string, string> }): Promise<Mount[]>;
   /** A read-only view of `parent`. */
   view(key: string, parent: string, options?: { labels?: Record<string, string> }): Promise<Mount[]>;
-  /** The mounts of an active snapshot or view. */
-  mounts(key: string): Promise<Mount[]>;
+  /**
+   * The mounts of an active snapshot or view. `volatile`, for an active
+   * snapshot whose upper dir is thrown away when its user stops (a `--rm`
+   * container): the upper filesystem is never synced for it, so its unmount
+   * costs nothing, and after a crash of the machine its contents are not to
+   * be trusted (such a user is removed then anyway).
+   */
+  mounts(key: string, options?: { volatile?: boolean }): Promise<Mount[]>;
   /**
    * Turns active `key` into committed `name`; conflict when `name` exists (the active one is kept).
    * `parent` stacks a snapshot prepared without a parent on a committed one: a layer unpacked
