@@ -129,6 +129,12 @@ async function settled(root: string, net: TestNetwork): Promise<Awaited<ReturnTy
 
 const HTTPD = (text: string) => ["sh", "-c", `echo ${text} > /tmp/index.html; exec httpd -f -p 80 -h /tmp`];
 
+/** The addresses listening on TCP `port` (ss), as "ip:port". */
+function listeners(port: number): string[] {
+  const out = execFileSync("ss", ["-ltnH", `sport = :${port}`], { encoding: "utf8" });
+  return out.split("\n").filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!).sort();
+}
+
 describe("networking with the docker CLI", { skip: !haveTools && "needs root, docker CLI, runc, conmon, nft and ip", concurrency: false }, () => {
   let root: string;
   let d: Daemon & { network: TestNetwork };
@@ -177,6 +183,22 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
     await ok(d, ["rm", "-f", "web", "web2"]);
     assert.deepEqual(await settled(root, d.network), NOTHING);
     assert.ok(await portIsFree(port));
+  });
+
+  test("a network's host_binding_ipv4 is where its ports bind when they name no address; a bad one is refused", async () => {
+    await ok(d, ["network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "lonet"]);
+    const port = await freePort();
+    await ok(d, ["run", "-d", "--name", "lo-web", "--network", "lonet", "-p", `${port}:80`, "busybox", ...HTTPD("lonet")]);
+    assert.equal((await ok(d, ["port", "lo-web"])).trim(), `80/tcp -> 127.0.0.1:${port}`);
+    assert.equal(await fetchText("127.0.0.1", port), "lonet\n");
+    assert.deepEqual(listeners(port), [`127.0.0.1:${port}`]);
+    const bad = await docker(d, ["network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=nowhere", "badnet"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid com\.docker\.network\.bridge\.host_binding_ipv4 "nowhere"/);
+    assert.equal((await docker(d, ["network", "inspect", "badnet"])).code, 1);
+    await ok(d, ["rm", "-f", "lo-web"]);
+    await ok(d, ["network", "rm", "lonet"]);
+    assert.deepEqual(await settled(root, d.network), NOTHING);
   });
 
   test("containers on a user network reach each other by name, alias and id; inspect, connect, disconnect", async () => {
@@ -287,7 +309,7 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
     await sleep(1500);
     // The kernel rules need no daemon.
     assert.equal(await fetchText("127.0.0.1", port), "alive\n");
-    d = await startWharfd({ root });
+    d = await startWharfd({ root, args: ["--ip", "127.0.0.1"] });
     assert.equal(await fetchText("127.0.0.1", port), "alive\n");
     assert.equal((await ok(d, ["port", "survivor"])).trim(), `80/tcp -> 0.0.0.0:${port}`);
     assert.ok(!(await portIsFree(port)), "the restarted daemon holds the port again");
@@ -295,6 +317,14 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
     assert.equal((await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "kept"])).trim(), "10.99.80.0/24");
     assert.equal((await ok(d, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"])).trim(), defaultSubnet);
     await ok(d, ["network", "rm", "kept"]);
+    // --ip (this start's): a port that names no address binds there; the default bridge says so.
+    const loPort = await freePort();
+    await ok(d, ["run", "-d", "--name", "lo-only", "-p", `${loPort}:80`, "busybox", ...HTTPD("lo")]);
+    assert.equal((await ok(d, ["port", "lo-only"])).trim(), `80/tcp -> 127.0.0.1:${loPort}`);
+    assert.equal(await fetchText("127.0.0.1", loPort), "lo\n");
+    assert.deepEqual(listeners(loPort), [`127.0.0.1:${loPort}`]);
+    assert.equal((await ok(d, ["network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.host_binding_ipv4"}}', "bridge"])).trim(), "127.0.0.1");
+    await ok(d, ["rm", "-f", "lo-only"]);
     // The quitter's port and namespace are gone; the one with a restart policy runs again, networked.
     assert.ok(await portIsFree(quitPort));
     assert.equal((await ok(d, ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"])).trim(), "exited 3");

@@ -35,6 +35,10 @@ test("network flags: bridge, bip, repeatable address pools, mtu, ip-forward", ()
   refused(["--bip", "10.5.0.1"], /invalid --bip/);
   refused(["--default-address-pool", "10.0.0.0/8"], /invalid --default-address-pool/);
   refused(["--mtu", "big"], /invalid --mtu/);
+  assert.equal(run(["--ip", "127.0.0.1"]).network?.defaultBindIp, "127.0.0.1");
+  assert.equal(run([]).network?.defaultBindIp, undefined);
+  refused(["--ip", "256.1.1.1"], /invalid --ip/);
+  refused(["--ip=localhost"], /invalid --ip/);
 });
 
 

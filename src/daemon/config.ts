@@ -38,6 +38,8 @@ export interface NetworkFlags {
   readonly pools: readonly string[];
   readonly mtu?: number;
   readonly ipForward: boolean;
+  /** `--ip`: the host address published ports bind to when they name none (dockerd's `--ip`). */
+  readonly defaultBindIp?: string;
 }
 
 export type Invocation = { readonly kind: "run"; readonly config: DaemonConfig } | { readonly kind: "help" } | { readonly kind: "version" };
@@ -65,6 +67,7 @@ Options:
       --bip string         Address and prefix of the default bridge (default: the first free subnet of the pools)
       --default-address-pool list  Pools of new networks: base=CIDR,size=N (default base=10.210.0.0/16,size=24)
       --mtu int            MTU of container interfaces (default 1500)
+      --ip string          Where published ports bind when they name no host address (default 0.0.0.0)
       --ip-forward         Turn on IPv4 forwarding on the host (default false: left as the host has it)
 `;
 
@@ -123,7 +126,8 @@ type ValueFlag =
   | "registry-mirror"
   | "insecure-registry"
   | "certs-dir"
-  | "registry-addr";
+  | "registry-addr"
+  | "ip";
 const LIST_FLAGS = new Set<ValueFlag>(["registry-mirror", "insecure-registry"]);
 type BoolFlag = "debug" | "help" | "version" | "ip-forward";
 const VALUE_FLAGS: Record<string, ValueFlag> = {
@@ -146,6 +150,7 @@ const VALUE_FLAGS: Record<string, ValueFlag> = {
   "insecure-registry": "insecure-registry",
   "certs-dir": "certs-dir",
   "registry-addr": "registry-addr",
+  ip: "ip",
 };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version", "ip-forward": "ip-forward" };
 
@@ -204,7 +209,7 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
   const sockets = [...new Set((hosts.length > 0 ? hosts : [DEFAULT_HOST]).map(parseHost))];
   const defaultRuntime = values["default-runtime"] ?? "runc";
   if (!runtimes[defaultRuntime]) throw wharfError("invalid-argument", `invalid --default-runtime ${JSON.stringify(defaultRuntime)}: no such runtime; add it with --add-runtime ${defaultRuntime}=/path/to/runtime`);
-  const network = parseNetworkFlags(values.bridge, values.bip, pools, values.mtu, flags["ip-forward"] ?? false);
+  const network = parseNetworkFlags(values.bridge, values.bip, pools, values.mtu, flags["ip-forward"] ?? false, values.ip);
   return {
     kind: "run",
     config: {
@@ -238,7 +243,8 @@ function parseRuntime(text: string): [string, string] {
   return [name, path];
 }
 
-function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, pools: readonly string[], mtuText: string | undefined, ipForward: boolean): NetworkFlags {
+function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, pools: readonly string[], mtuText: string | undefined, ipForward: boolean, ip: string | undefined): NetworkFlags {
+  if (ip !== undefined && !isIpv4Text(ip)) throw wharfError("invalid-argument", `invalid --ip ${JSON.stringify(ip)}: expected an IPv4 address, such as 127.0.0.1`);
   if (bridge !== undefined && !/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/.test(bridge)) throw wharfError("invalid-argument", `invalid --bridge ${JSON.stringify(bridge)}: an interface name of at most 15 characters`);
   if (bip !== undefined && !/^[0-9]{1,3}(\.[0-9]{1,3}){3}\/[0-9]{1,2}$/.test(bip)) throw wharfError("invalid-argument", `invalid --bip ${JSON.stringify(bip)}: expected an address with its prefix, such as 10.1.0.1/24`);
   for (const p of pools) if (!/^base=[0-9.]+\/[0-9]{1,2}(,size=[0-9]{1,2})?$/.test(p)) throw wharfError("invalid-argument", `invalid --default-address-pool ${JSON.stringify(p)}: expected base=CIDR,size=N`);
@@ -247,7 +253,12 @@ function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, 
     mtu = Number(mtuText);
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw wharfError("invalid-argument", `invalid --mtu ${JSON.stringify(mtuText)}`);
   }
-  return { ...(bridge !== undefined ? { bridge } : {}), ...(bip !== undefined ? { bip } : {}), pools, ...(mtu !== undefined ? { mtu } : {}), ipForward };
+  return { ...(bridge !== undefined ? { bridge } : {}), ...(bip !== undefined ? { bip } : {}), pools, ...(mtu !== undefined ? { mtu } : {}), ipForward, ...(ip !== undefined ? { defaultBindIp: ip } : {}) };
+}
+
+function isIpv4Text(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
 }
 
 /** The daemon's registry has no TLS or auth of its own: it listens on loopback only. */

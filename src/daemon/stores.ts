@@ -47,6 +47,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
       ...(flags && flags.pools.length > 0 ? { pools: flags.pools.map(parseAddressPool) } : {}),
       ...(flags?.mtu ? { mtu: flags.mtu } : {}),
       ipForward: flags?.ipForward ?? false,
+      ...(flags?.defaultBindIp ? { defaultBindIp: flags.defaultBindIp } : {}),
     });
     const net = network;
     const lookup = { get: (ref: string) => { try { return containers?.get(ref); } catch { return undefined; } }, list: () => containers?.list() ?? [] };

@@ -39,6 +39,8 @@ export interface NetworkOptions {
   readonly mtu?: number;
   /** Turn on IPv4 forwarding (`--ip-forward`); otherwise it is left as the host has it. */
   readonly ipForward?: boolean;
+  /** Where a published port that names no host address binds (`--ip`): every address by default. */
+  readonly defaultBindIp?: string;
   readonly hostResolvConf?: string;
   readonly events?: EventBus;
   /** The port the DNS listeners use (53; tests may pick another). */
@@ -202,7 +204,14 @@ export class NetworkManager implements ContainerNetwork {
     if (existing) {
       const plan = this.#plans.get(existing.Id)!;
       const sameAddr = !want || (formatSubnet(want) === formatSubnet(plan.subnet) && wantGw === plan.gateway);
-      if (existing.Bridge === this.#bridge && sameAddr) return;
+      if (existing.Bridge === this.#bridge && sameAddr) {
+        const bindIp = this.#o.defaultBindIp ?? "0.0.0.0";
+        if (existing.Options?.["com.docker.network.bridge.host_binding_ipv4"] !== bindIp) {
+          existing.Options = { ...existing.Options, "com.docker.network.bridge.host_binding_ipv4": bindIp };
+          await this.#save(existing);
+        }
+        return;
+      }
       if (existing.Bridge !== this.#bridge) await deleteLink(existing.Bridge);
       this.#networks.delete(existing.Id);
     }
@@ -216,7 +225,7 @@ export class NetworkManager implements ContainerNetwork {
       "com.docker.network.bridge.default_bridge": "true",
       "com.docker.network.bridge.enable_icc": "true",
       "com.docker.network.bridge.enable_ip_masquerade": "true",
-      "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+      "com.docker.network.bridge.host_binding_ipv4": this.#o.defaultBindIp ?? "0.0.0.0",
       "com.docker.network.bridge.name": this.#bridge,
       "com.docker.network.driver.mtu": String(this.#mtu),
     };
@@ -310,6 +319,10 @@ export class NetworkManager implements ContainerNetwork {
       n.Attachable = req.Attachable === true;
       n.Labels = isObject(req.Labels) ? (req.Labels as Record<string, string>) : {};
       n.Options = isObject(req.Options) ? (req.Options as Record<string, string>) : {};
+      const bindIp = n.Options["com.docker.network.bridge.host_binding_ipv4"];
+      if (bindIp !== undefined && !/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(bindIp)) {
+        throw wharfError("invalid-argument", `invalid com.docker.network.bridge.host_binding_ipv4 ${JSON.stringify(bindIp)}: expected an IPv4 address`);
+      }
       n.IPAM = { Driver: "default", Options: req.IPAM?.Options ?? {}, Config: [{ Subnet: formatSubnet(plan.subnet), Gateway: formatIpv4(plan.gateway), ...(c?.IPRange ? { IPRange: formatSubnet(plan.range) } : {}) }] };
       n.Bridge = n.Options["com.docker.network.bridge.name"] || `wh-${n.Id.slice(0, 12)}`;
       if (n.Bridge.length > 15) throw wharfError("invalid-argument", `invalid bridge name ${JSON.stringify(n.Bridge)}: at most 15 characters`);
@@ -561,7 +574,7 @@ export class NetworkManager implements ContainerNetwork {
       this.#live.set(c.Id, live);
       // The ports next: a port in use fails here, before anything is made.
       const primary = Object.values(sandbox.Endpoints)[0];
-      const requests = cfg.Mode === "bridge" && primary ? portRequests(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts) : [];
+      const requests = cfg.Mode === "bridge" && primary ? portRequests(c.HostConfig.PortBindings, c.Config.ExposedPorts, c.HostConfig.PublishAllPorts, this.#bindIp(primary.NetworkID)) : [];
       for (const r of requests) {
         const proxy = await this.#bindPort(r, primary!.IPAddress);
         live.proxies.push(proxy);
@@ -585,6 +598,18 @@ export class NetworkManager implements ContainerNetwork {
     // Detach waits for the wiring before it undoes it; the caller hears of a failure through `ready`.
     live.wiring = ready.catch(() => {});
     return { netns: { kind: "path", path: netns }, ready };
+  }
+
+  /**
+   * Where a port published on network `netId` binds when it names no host
+   * address: the network's `com.docker.network.bridge.host_binding_ipv4`,
+   * and for the default bridge the daemon's `--ip`, as with dockerd.
+   */
+  #bindIp(netId: string): string {
+    const net = this.#networks.get(netId);
+    if (net?.Options?.["com.docker.network.bridge.default_bridge"] === "true") return this.#o.defaultBindIp ?? "0.0.0.0";
+    const ip = net?.Options?.["com.docker.network.bridge.host_binding_ipv4"];
+    return ip && /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(ip) ? ip : (this.#o.defaultBindIp ?? "0.0.0.0");
   }
 
   async #bindPort(r: PortRequest, target: string): Promise<PortProxy> {

@@ -40,21 +40,22 @@ function hostPorts(text: string): [number, number] {
 }
 
 /** The port requests of a create request, checked; `-P` adds each exposed port without a binding. */
-export function portRequests(bindings: Record<string, readonly { HostIp: string; HostPort: string }[] | null>, exposed: Record<string, object> | undefined, publishAll: boolean): PortRequest[] {
+/** `defaultIp`: where a binding that names no host address goes (the network's `host_binding_ipv4`, dockerd's `--ip`). */
+export function portRequests(bindings: Record<string, readonly { HostIp: string; HostPort: string }[] | null>, exposed: Record<string, object> | undefined, publishAll: boolean, defaultIp = "0.0.0.0"): PortRequest[] {
   const out: PortRequest[] = [];
   for (const [key, list] of Object.entries(bindings ?? {})) {
     const { port, proto } = parsePortKey(key);
     for (const b of list ?? []) {
       const hostIp = b?.HostIp ?? "";
       if (hostIp !== "" && !isIpv4(hostIp)) throw wharfError(hostIp.includes(":") ? "not-implemented" : "invalid-argument", `invalid host IP ${JSON.stringify(hostIp)}: ${hostIp.includes(":") ? "IPv6 bindings are not supported yet" : "expected an IPv4 address"}`);
-      out.push({ Proto: proto, HostIp: hostIp || "0.0.0.0", HostPorts: hostPorts(b?.HostPort ?? ""), ContainerPort: port });
+      out.push({ Proto: proto, HostIp: hostIp || defaultIp, HostPorts: hostPorts(b?.HostPort ?? ""), ContainerPort: port });
     }
   }
   if (publishAll) {
     for (const key of Object.keys(exposed ?? {})) {
       const { port, proto } = parsePortKey(key);
       if (out.some((r) => r.ContainerPort === port && r.Proto === proto)) continue;
-      out.push({ Proto: proto, HostIp: "0.0.0.0", HostPorts: [0, 0], ContainerPort: port });
+      out.push({ Proto: proto, HostIp: defaultIp, HostPorts: [0, 0], ContainerPort: port });
     }
   }
   return out;

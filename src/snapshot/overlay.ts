@@ -254,8 +254,7 @@ export class OverlaySnapshotter implements Snapshotter {
       const dir = snapshotDir(this.root, id);
       try {
         await mkdir(dir);
-        await mkdir(fsDir(this.root, id), { mode: 0o755 });
-        await mkdir(workDir(this.root, id), { mode: 0o700 });
+        await Promise.all([mkdir(fsDir(this.root, id), { mode: 0o755 }), mkdir(workDir(this.root, id), { mode: 0o700 })]);
         await writeRecord(this.root, record);
         await fsyncDir(this.root);
       } catch (e) {
