@@ -357,8 +357,8 @@ static napi_value js_chroot(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* netnsCreate(path): a new, empty network namespace bound at `path` (an
- * existing file), as `unshare --net=path` makes one, without a process. A
+/* netnsCreate(path): a new, empty network namespace bound at `path` (a
+ * file, made when missing), as `unshare --net=path` makes one, without a process. A
  * thread of its own enters the namespace and binds it; the daemon's threads
  * never leave theirs. */
 struct netns_job {
@@ -389,6 +389,10 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
   if (argc < 1 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "netnsCreate(path)");
+  /* The file the namespace is bound on: made here if it is not there. */
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+  if (fd < 0) return throw_errno(env, errno, "open", path);
+  close(fd);
   struct netns_job job = {path, 0, NULL};
   pthread_t thread;
   int rc = pthread_create(&thread, NULL, netns_thread, &job);

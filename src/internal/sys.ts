@@ -22,7 +22,7 @@ export interface Sys {
   seqpacketConnect(path: string): number;
   /** Makes `path` the process's root and working directory (for a short-lived helper process only). */
   chroot(path: string): void;
-  /** A new, empty network namespace bound at `path` (an existing file). */
+  /** A new, empty network namespace bound at `path` (a file, made when missing; its directory must exist). */
   netnsCreate(path: string): void;
   /**
    * On the thread pool, in one job: `data` into `tmp` (created, mode `mode`),

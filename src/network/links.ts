@@ -6,7 +6,7 @@
 // a second puts the host ends on their bridges.
 import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { sys, wharfError } from "../internal/index.js";
+import { errnoCode, sys, wharfError } from "../internal/index.js";
 
 export function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -49,9 +49,14 @@ export function hostBatch(endpoints: readonly EndpointPlan[]): string[] {
 
 /** Makes a new, empty network namespace bound at `file` (no process: ~1 ms). */
 export async function createNamespace(file: string): Promise<void> {
-  await mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true, mode: 0o700 });
-  await writeFile(file, "", { mode: 0o444 });
-  sys().netnsCreate(file);
+  try {
+    sys().netnsCreate(file);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+    // The namespaces' directory is made at the first one.
+    await mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    sys().netnsCreate(file);
+  }
 }
 
 /** Runs a batch inside the namespace bound at `file`. */

@@ -580,8 +580,9 @@ export class NetworkManager implements ContainerNetwork {
         live.proxies.push(proxy);
         sandbox.Ports.push({ Proto: r.Proto, HostIp: r.HostIp, HostPort: proxy.hostPort, ContainerPort: r.ContainerPort });
       }
-      await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, SANDBOX_WRITE);
-      await createNamespace(netns);
+      // Side by side: a namespace whose record a crash kept from being written is swept as one no container claims.
+      const made = await Promise.allSettled([writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), sandbox, SANDBOX_WRITE), createNamespace(netns)]);
+      for (const m of made) if (m.status === "rejected") throw m.reason;
     } catch (e) {
       await this.#teardown(c.Id, live).catch(() => {});
       throw e;
