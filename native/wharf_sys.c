@@ -402,6 +402,16 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Queues `job` on the thread pool; the promise it returns is settled by `complete`. */
+static napi_value queue_job(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete, void *job, napi_async_work *work, napi_deferred *deferred) {
+  napi_value promise, label;
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &label);
+  napi_create_async_work(env, NULL, label, execute, complete, job, work);
+  napi_queue_async_work(env, *work);
+  return promise;
+}
+
 /* writeFileAtomic(path, tmp, data, mode, flags) → Promise<void>: writes data
  * to tmp (created, never an existing file), optionally fsyncs it (flags & 1),
  * renames it over path and optionally fsyncs the directory (flags & 2); on
@@ -515,12 +525,7 @@ static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
   job->flags = flags;
   /* The buffer stays alive (and unmoved) until the job completes. */
   napi_create_reference(env, argv[2], 1, &job->data_ref);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "wharf:writeFileAtomic", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, atomic_execute, atomic_complete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue_job(env, "wharf:writeFileAtomic", atomic_execute, atomic_complete, job, &job->work, &job->deferred);
 }
 
 /* seccompFilters(pid, skip) → Promise<Buffer | null>: the seccomp programs of
@@ -630,12 +635,7 @@ static napi_value js_seccomp_filters(napi_env env, napi_callback_info info) {
   if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
   job->pid = pid;
   job->skip = skip;
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "wharf:seccompFilters", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, filters_execute, filters_complete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue_job(env, "wharf:seccompFilters", filters_execute, filters_complete, job, &job->work, &job->deferred);
 }
 
 /* sealedCopy(path) → fd: the file's bytes in a memfd sealed against every
