@@ -41,7 +41,10 @@ test("wharfd serves, and on SIGTERM stops, removing its socket and pid file and 
   const dir = await mkdtemp(join(tmpdir(), "wharfd-main-"));
   const socket = join(dir, "w.sock");
   const pidfile = join(dir, "w.pid");
-  const child = spawn(process.execPath, [wharfd, "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "-H", `unix://${socket}`, "--pidfile", pidfile], { stdio: ["ignore", "ignore", "pipe"] });
+  // A bridge and subnet of the test's own: the machine's wharfd (wharf0) is never touched.
+  const bridge = `wm${process.pid % 100000}`;
+  const bip = `10.${200 + (process.pid % 40)}.${process.pid % 250}.1/24`;
+  const child = spawn(process.execPath, [wharfd, "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "-H", `unix://${socket}`, "--pidfile", pidfile, "--bridge", bridge, "--bip", bip], { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr.on("data", (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -65,5 +68,8 @@ test("wharfd serves, and on SIGTERM stops, removing its socket and pid file and 
       await exited;
     }
     await rm(dir, { recursive: true, force: true });
+    // wharfd keeps its bridge and table when it stops, as dockerd keeps docker0: the test removes its own.
+    spawnSync("ip", ["link", "del", bridge], { stdio: "ignore" });
+    spawnSync("nft", ["delete", "table", "ip", bridge], { stdio: "ignore" });
   }
 });
