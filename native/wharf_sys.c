@@ -560,7 +560,12 @@ static void filters_execute(napi_env env, void *arg) {
     return;
   }
   int st;
-  if (ptrace(PTRACE_INTERRUPT, job->pid, NULL, NULL) != 0 || waitpid(job->pid, &st, __WALL) != job->pid) {
+  pid_t waited = -1;
+  if (ptrace(PTRACE_INTERRUPT, job->pid, NULL, NULL) == 0) {
+    do waited = waitpid(job->pid, &st, __WALL);
+    while (waited < 0 && errno == EINTR);
+  }
+  if (waited != job->pid) {
     job->err = errno;
     job->syscall = "ptrace(PTRACE_INTERRUPT)";
     ptrace(PTRACE_DETACH, job->pid, NULL, NULL);

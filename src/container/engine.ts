@@ -88,6 +88,9 @@ export interface CreateRequest {
   readonly body: Record<string, unknown>;
 }
 
+/** How long a start waits for the seccomp programs of its init (see #captureSeccomp). */
+const CAPTURE_WAIT_MS = 2000;
+
 interface SpecInputs {
   readonly passwd: string | undefined;
   readonly group: string | undefined;
@@ -455,7 +458,12 @@ export class ContainerEngine {
   /** Keeps the seccomp programs of a created container's init beside its bundle; nothing when they cannot be read. */
   async #captureSeccomp(id: string, pid: number, bundle: string): Promise<void> {
     try {
-      const filters = await captureSeccomp(pid);
+      // The init stops at once (it waits in an interruptible open); should it not, the start does
+      // not wait: the capture ends on its own thread when the stop comes, and execs go through runc.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CAPTURE_WAIT_MS)));
+      const filters = await Promise.race([captureSeccomp(pid), late]);
+      clearTimeout(timer);
       if (filters) await writeFile(`${bundle}/${SECCOMP_FILE}`, filters, { mode: 0o600 });
     } catch (e) {
       this.#logger.debug("seccomp capture failed", { container: id, error: asWharfError(e, "capture").message });
