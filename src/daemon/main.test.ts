@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { bareFilterTable, renderFilterRemove } from "../network/nft.js";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -71,5 +72,8 @@ test("wharfd serves, and on SIGTERM stops, removing its socket and pid file and 
     // wharfd keeps its bridge and table when it stops, as dockerd keeps docker0: the test removes its own.
     spawnSync("ip", ["link", "del", bridge], { stdio: "ignore" });
     spawnSync("nft", ["delete", "table", "ip", bridge], { stdio: "ignore" });
+    const script = renderFilterRemove(bridge, spawnSync("nft", ["-j", "list", "chain", "ip", "filter", "FORWARD"], { encoding: "utf8" }).stdout ?? "");
+    if (script) spawnSync("nft", ["-f", "-"], { input: script, stdio: ["pipe", "ignore", "ignore"] });
+    if (bareFilterTable(spawnSync("nft", ["-j", "list", "table", "ip", "filter"], { encoding: "utf8" }).stdout ?? "")) spawnSync("nft", ["delete", "table", "ip", "filter"], { stdio: "ignore" });
   }
 });

@@ -22,7 +22,7 @@ import { DnsServer, nameservers } from "./dns.js";
 import { allocateAddress, claimAddress, DEFAULT_POOL, pickSubnet, planAddresses, type AddressPlan, type AddressPool } from "./ipam.js";
 import { contains, formatIpv4, formatSubnet, parseIpv4, parseSubnet, type Ipv4 } from "./ipv4.js";
 import { createNamespace, deleteLink, ensureBridge, hostBatch, hostRoutes, inNamespace, ipBatch, run, sandboxBatch, type EndpointPlan } from "./links.js";
-import { applyNft, renderTable, tableName, type TablePort } from "./nft.js";
+import { applyNft, filterChainName, jumpHandles, listForward, renderFilterAccept, renderTable, tableName, type TablePort } from "./nft.js";
 import { portRequests, type PortRequest } from "./ports.js";
 import { openProxy, type PortProxy } from "./proxy.js";
 import type { ContainerNetworkConfig, ContainerView, Endpoint, EndpointRequest, NetworkRecord, Sandbox } from "./types.js";
@@ -331,6 +331,7 @@ export class NetworkManager implements ContainerNetwork {
         await this.#save(this.#put(n));
         await this.#startDns(n);
         await this.#applyRules();
+        await this.#applyFilter();
       } catch (e) {
         this.#networks.delete(n.Id);
         this.#plans.delete(n.Id);
@@ -356,6 +357,7 @@ export class NetworkManager implements ContainerNetwork {
       await rm(join(this.#networksDir, `${n.Id}.json`), { force: true });
       await deleteLink(n.Bridge);
       await this.#applyRules();
+      await this.#applyFilter();
     });
     this.#o.events?.publish("network", "destroy", n.Id, { name: n.Name, type: n.Driver });
   }
@@ -723,6 +725,7 @@ export class NetworkManager implements ContainerNetwork {
       removed.push(m[1]!);
     }
     await this.#applyRules();
+    await this.#applyFilter();
     return { removed };
   }
 
@@ -841,6 +844,23 @@ export class NetworkManager implements ContainerNetwork {
     });
     this.#nftTail = next.catch(() => {});
     return next;
+  }
+
+  /**
+   * Makes iptables' FORWARD chain accept what wharf's bridges carry (see
+   * nft.ts): with dockerd's (or ufw's) FORWARD policy DROP, containers would
+   * otherwise reach neither each other across the bridge nor the outside.
+   * Done when the bridges change; a failure is logged, the network works
+   * wherever FORWARD accepts.
+   */
+  #applyFilter(): Promise<void> {
+    const next = this.#nftTail.then(async () => {
+      const bridges = [...this.#networks.values()].filter((n) => n.Driver === "bridge").map((n) => n.Bridge);
+      const handles = jumpHandles(await listForward(), filterChainName(this.#table));
+      await applyNft(renderFilterAccept(this.#table, bridges, handles));
+    });
+    this.#nftTail = next.catch(() => {});
+    return next.catch((e: unknown) => this.#logger.warn("accepting wharf's bridges in iptables' FORWARD failed", { error: asWharfError(e, "nft").message }));
   }
 
   // ---- what inspect shows ---------------------------------------------------------

@@ -10,6 +10,12 @@
 //     except for internal networks;
 //   - forward: internal networks reach nothing but themselves; networks do
 //     not reach each other.
+// A second, smaller piece lives in the `ip filter` table that iptables (its
+// nf_tables backend) and so dockerd, ufw and firewalld use: a chain
+// `WHARF-<table>` accepting what enters or leaves wharf's bridges, jumped to
+// from the end of FORWARD. A FORWARD policy of DROP (dockerd sets it) would
+// otherwise drop what wharf's own forward chain lets through, as a drop in
+// any table is final; what wharf's chain drops stays dropped.
 import { execFile } from "node:child_process";
 import { wharfError } from "../internal/index.js";
 import type { PortMapping } from "./types.js";
@@ -71,6 +77,71 @@ export function renderTable(name: string, state: TableState): string {
 /** The script that removes table `name` (no error when it is not there). */
 export function renderDelete(name: string): string {
   return `table ip ${name}\ndelete table ip ${name}\n`;
+}
+
+/** The chain of wharf's in iptables' `ip filter` table. */
+export function filterChainName(table: string): string {
+  return `WHARF-${table}`;
+}
+
+/**
+ * The script that makes the `ip filter` part exactly `bridges`: FORWARD is
+ * made only when missing (its policy, dockerd's DROP, is never changed), our
+ * chain is filled afresh, and the jumps to it found in FORWARD (`jumpHandles`)
+ * are replaced by one at its end.
+ */
+export function renderFilterAccept(table: string, bridges: readonly string[], jumpHandles: readonly number[]): string {
+  const chain = filterChainName(table);
+  const lines = ["table ip filter", "add chain ip filter FORWARD { type filter hook forward priority filter; }", `add chain ip filter ${chain}`, `flush chain ip filter ${chain}`];
+  for (const b of bridges) lines.push(`add rule ip filter ${chain} iifname ${quote(b)} accept`, `add rule ip filter ${chain} oifname ${quote(b)} accept`);
+  for (const h of jumpHandles) lines.push(`delete rule ip filter FORWARD handle ${h}`);
+  lines.push(`add rule ip filter FORWARD jump ${chain}`);
+  return lines.join("\n") + "\n";
+}
+
+/** The script that takes wharf's part out of `ip filter`: the jumps to its chain found in `listed` (FORWARD's listing), then the chain. */
+export function renderFilterRemove(table: string, listed: string): string {
+  if (listed === "") return "";
+  const chain = filterChainName(table);
+  return [...jumpHandles(listed, chain).map((h) => `delete rule ip filter FORWARD handle ${h}`), `delete chain ip filter ${chain}`].join("\n") + "\n";
+}
+
+/** Whether `nft -j list table ip filter` shows a table holding only an empty FORWARD chain that accepts: one nothing uses. */
+export function bareFilterTable(listed: string): boolean {
+  let items: Array<{ chain?: { name?: string; policy?: string }; rule?: unknown; set?: unknown; map?: unknown }>;
+  try {
+    items = (JSON.parse(listed) as { nftables?: typeof items }).nftables ?? [];
+  } catch {
+    return false;
+  }
+  const chains = items.filter((i) => i.chain);
+  return chains.length === 1 && chains[0]!.chain!.name === "FORWARD" && chains[0]!.chain!.policy === "accept" && !items.some((i) => i.rule || i.set || i.map);
+}
+
+/** The handles of the rules in `nft -j list chain ip filter FORWARD` output that jump to `chain`. */
+export function jumpHandles(json: string, chain: string): number[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const items = (doc as { nftables?: unknown[] } | null)?.nftables;
+  if (!Array.isArray(items)) return [];
+  const out: number[] = [];
+  for (const item of items) {
+    const rule = (item as { rule?: { handle?: unknown; expr?: unknown[] } }).rule;
+    if (!rule || typeof rule.handle !== "number" || !Array.isArray(rule.expr)) continue;
+    if (rule.expr.some((e) => (e as { jump?: { target?: unknown } }).jump?.target === chain)) out.push(rule.handle);
+  }
+  return out;
+}
+
+/** `nft -j list chain ip filter FORWARD`; "" when there is no such chain. */
+export function listForward(nft = "nft"): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(nft, ["-j", "list", "chain", "ip", "filter", "FORWARD"], { timeout: 30_000 }, (err, stdout) => resolve(err ? "" : stdout));
+  });
 }
 
 /** Runs an nft script as one transaction. */

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { bareFilterTable, renderFilterRemove } from "../../src/network/nft.js";
 
 /** Kills and deletes every container the runtime knows under this root: they are not children of wharfd. */
 export function killContainers(root: string): void {
@@ -105,6 +106,11 @@ function sweepAbandonedRoots(): void {
     if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || existsSync(`/proc/${owner}`)) continue;
     killContainers(root);
     unmountBelowSync(root);
+    try {
+      cleanupNetworkSync(root, JSON.parse(readFileSync(join(root, "test-network.json"), "utf8")) as TestNetwork);
+    } catch {
+      // a root without networking
+    }
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -221,14 +227,18 @@ export function testNetwork(): TestNetwork {
   return { bridge: `wt${r.toString("hex")}`, bip: `10.${second}.${third}.1/24`, pool: `base=10.${second}.${third + 1}.0/24,size=28` };
 }
 
-/** Removes what a test daemon's networking left on the host: its bridges (default and user networks) and its nft table. */
+/** Removes what a test daemon's networking left on the host: its bridges (default and user networks), its nft table and its chain in `ip filter`. */
 export async function cleanupNetwork(root: string, net: TestNetwork): Promise<void> {
+  cleanupNetworkSync(root, net);
+}
+
+function cleanupNetworkSync(root: string, net: TestNetwork): void {
   const bridges = new Set([net.bridge]);
   try {
     const dir = join(root, "data", "network", "networks");
-    for (const f of await readdir(dir)) {
+    for (const f of readdirSync(dir)) {
       try {
-        const rec = JSON.parse(await readFile(join(dir, f), "utf8")) as { Bridge?: string };
+        const rec = JSON.parse(readFileSync(join(dir, f), "utf8")) as { Bridge?: string };
         if (rec.Bridge) bridges.add(rec.Bridge);
       } catch {
         // half-written
@@ -249,6 +259,7 @@ export async function cleanupNetwork(root: string, net: TestNetwork): Promise<vo
   } catch {
     // not there
   }
+  removeFilterChain(net.bridge);
 }
 
 export async function startWharfd(options: { root?: string; args?: string[]; network?: TestNetwork } = {}): Promise<Daemon & { network: TestNetwork }> {
@@ -333,5 +344,34 @@ export function hasCommand(cmd: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Takes a test daemon's chain out of iptables' `ip filter` table (see
+ * src/network/nft.ts), and the table itself when what is left is only an
+ * empty FORWARD chain that accepts (nothing else on the machine uses it).
+ */
+export function removeFilterChain(table: string): void {
+  const listed = (() => {
+    try {
+      return execFileSync("nft", ["-j", "list", "chain", "ip", "filter", "FORWARD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    } catch {
+      return "";
+    }
+  })();
+  const script = renderFilterRemove(table, listed);
+  if (script) {
+    try {
+      execFileSync("nft", ["-f", "-"], { input: script, stdio: ["pipe", "ignore", "ignore"] });
+    } catch {
+      // another cleanup took it first
+    }
+  }
+  try {
+    const table = execFileSync("nft", ["-j", "list", "table", "ip", "filter"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    if (bareFilterTable(table)) execFileSync("nft", ["delete", "table", "ip", "filter"], { stdio: "ignore" });
+  } catch {
+    // no table
   }
 }
