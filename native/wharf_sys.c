@@ -551,26 +551,8 @@ struct filters_job {
   const char *syscall;
 };
 
-static void filters_execute(napi_env env, void *arg) {
-  (void)env;
-  struct filters_job *job = arg;
-  if (ptrace(PTRACE_SEIZE, job->pid, NULL, NULL) != 0) {
-    job->err = errno;
-    job->syscall = "ptrace(PTRACE_SEIZE)";
-    return;
-  }
-  int st;
-  pid_t waited = -1;
-  if (ptrace(PTRACE_INTERRUPT, job->pid, NULL, NULL) == 0) {
-    do waited = waitpid(job->pid, &st, __WALL);
-    while (waited < 0 && errno == EINTR);
-  }
-  if (waited != job->pid) {
-    job->err = errno;
-    job->syscall = "ptrace(PTRACE_INTERRUPT)";
-    ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
-    return;
-  }
+/* Copies the stopped tracee's kept programs into job->out (see seccompFilters). */
+static void copy_filters(struct filters_job *job) {
   long counts[MAX_FILTERS];
   int n = 0;
   for (; n < MAX_FILTERS; n++) {
@@ -579,20 +561,18 @@ static void filters_execute(napi_env env, void *arg) {
     counts[n] = c;
   }
   int lookup_errno = errno;
-  size_t total = 0;
   int keep = n - job->skip;
   if (n == MAX_FILTERS || (n == 0 && lookup_errno != ENOENT) || keep < 0) {
     job->err = n == 0 ? lookup_errno : E2BIG;
     job->syscall = "ptrace(PTRACE_SECCOMP_GET_FILTER)";
-    ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
     return;
   }
+  size_t total = 0;
   for (int i = 0; i < keep; i++) total += sizeof(uint32_t) + (size_t)counts[i] * sizeof(struct sock_filter);
   job->out = malloc(total ? total : 1);
   if (!job->out) {
     job->err = ENOMEM;
     job->syscall = "malloc";
-    ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
     return;
   }
   /* Index 0 is the newest: written from the oldest kept one down. */
@@ -609,6 +589,27 @@ static void filters_execute(napi_env env, void *arg) {
     off += (size_t)counts[i] * sizeof(struct sock_filter);
   }
   job->len = off;
+}
+
+static void filters_execute(napi_env env, void *arg) {
+  (void)env;
+  struct filters_job *job = arg;
+  if (ptrace(PTRACE_SEIZE, job->pid, NULL, NULL) != 0) {
+    job->err = errno;
+    job->syscall = "ptrace(PTRACE_SEIZE)";
+    return;
+  }
+  int st;
+  pid_t waited = -1;
+  if (ptrace(PTRACE_INTERRUPT, job->pid, NULL, NULL) == 0) {
+    do waited = waitpid(job->pid, &st, __WALL);
+    while (waited < 0 && errno == EINTR);
+  }
+  if (waited == job->pid) copy_filters(job);
+  else {
+    job->err = errno;
+    job->syscall = "ptrace(PTRACE_INTERRUPT)";
+  }
   ptrace(PTRACE_DETACH, job->pid, NULL, NULL);
 }
 

@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { asWharfError, wharfError } from "../internal/index.js";
 import type { RuntimeProcess, RuntimeSpec } from "../oci/index.js";
-import { checkWorkingDir, directExecBlocker, ExecStartFailure, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, SECCOMP_FILE, sendControl, spawnMonitor, startDirect, StdinWriter, type DirectExecPlan, type DirectProcess, type LogEntry, type ProcessStdin, type Runc } from "../runtime/index.js";
+import { checkWorkingDir, directExecBlocker, ExecStartFailure, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, SECCOMP_FILE, sendControl, spawnMonitor, startDirect, StdinWriter, type DirectExecPlan, type MonitorStarted, type DirectProcess, type LogEntry, type ProcessStdin, type Runc } from "../runtime/index.js";
 import type { ContainerEngine } from "./engine.js";
 import type { ContainerRecord } from "./types.js";
 import { readInRoot } from "./files.js";
@@ -47,7 +47,6 @@ interface Session {
   started: boolean;
   exitCode: number | null;
   pid: number;
-  exited?: Promise<number>;
   dir: string;
   createdAt: number;
 }
@@ -170,8 +169,9 @@ export class ExecManager {
     // Read once by the runtime, right now, and never again: no fsync needed.
     await writeFile(specPath, JSON.stringify(process), { mode: 0o600 });
     const logPath = join(s.dir, "exec.log");
+    let started: MonitorStarted;
     try {
-      const started = await spawnMonitor({
+      started = await spawnMonitor({
         conmon: this.engine.conmonBinary,
         runtime,
         containerId: r.Id,
@@ -187,9 +187,6 @@ export class ExecManager {
         stdin: c.AttachStdin,
         execProcessSpec: specPath,
       });
-      s.pid = started.pid;
-      s.running = true;
-      s.exited = started.exited!;
     } catch (e) {
       s.exitCode = 126;
       await rm(s.dir, { recursive: true, force: true }).catch(() => {});
@@ -197,17 +194,7 @@ export class ExecManager {
       s.exitCode = /executable file not found|no such file or directory/i.test(message) ? 127 : 126;
       throw wharfError("invalid-argument", `OCI runtime exec failed: ${message}: unknown`);
     }
-    this.engine.events.publish("container", `exec_start: ${c.Cmd.join(" ")}`, r.Id, { execID: s.id, image: r.Config.Image, name: r.Name.slice(1) });
-    const exited = s.exited.then(
-      (code) => code,
-      () => 126,
-    );
-    const done = exited.then(async (code) => {
-      s.exitCode = code;
-      s.running = false;
-      this.engine.events.publish("container", "exec_die", r.Id, { execID: s.id, exitCode: String(code), image: r.Config.Image, name: r.Name.slice(1) });
-      return code;
-    });
+    const done = this.#running(s, r, started.pid, started.exited!);
     let stdin: StdinWriter | undefined;
     if (c.AttachStdin) {
       try {
@@ -244,17 +231,24 @@ export class ExecManager {
       const message = e instanceof ExecStartFailure ? e.message : asWharfError(e, `exec in ${r.Id}`).message;
       throw wharfError("invalid-argument", `OCI runtime exec failed: exec failed: ${message}: unknown`);
     }
-    s.pid = started.pid;
+    return { tty: false, output: started.output, stdin: started.stdin, exited: this.#running(s, r, started.pid, started.exited) };
+  }
+
+  /** A session whose process runs: its start and (once `exited` settles) its end are recorded and published; resolves with the exit code. */
+  #running(s: Session, r: ContainerRecord, pid: number, exited: Promise<number>): Promise<number> {
+    s.pid = pid;
     s.running = true;
-    this.engine.events.publish("container", `exec_start: ${c.Cmd.join(" ")}`, r.Id, { execID: s.id, image: r.Config.Image, name: r.Name.slice(1) });
-    const done = started.exited.then((code) => {
+    this.engine.events.publish("container", `exec_start: ${s.config.Cmd.join(" ")}`, r.Id, { execID: s.id, image: r.Config.Image, name: r.Name.slice(1) });
+    const done = exited.then(
+      (code) => code,
+      () => 126,
+    ).then((code) => {
       s.exitCode = code;
       s.running = false;
       this.engine.events.publish("container", "exec_die", r.Id, { execID: s.id, exitCode: String(code), image: r.Config.Image, name: r.Name.slice(1) });
       return code;
     });
-    s.exited = done;
-    return { tty: false, output: started.output, stdin: started.stdin, exited: done };
+    return done;
   }
 
   async resize(id: string, height: number, width: number): Promise<void> {

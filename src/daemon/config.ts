@@ -4,6 +4,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { wharfError, type LogLevel } from "../internal/index.js";
 import { DEFAULT_CERTS_DIR, parseInsecureEntry, parseMirror, type RegistryConfig } from "../distribution/index.js";
 import { isLoopback, parseAddr } from "../registry/config.js";
+import { isIpv4 } from "../network/index.js";
 
 export const DEFAULT_DATA_ROOT = "/var/lib/wharf";
 export const DEFAULT_EXEC_ROOT = "/run/wharf";
@@ -244,7 +245,7 @@ function parseRuntime(text: string): [string, string] {
 }
 
 function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, pools: readonly string[], mtuText: string | undefined, ipForward: boolean, ip: string | undefined): NetworkFlags {
-  if (ip !== undefined && !isIpv4Text(ip)) throw wharfError("invalid-argument", `invalid --ip ${JSON.stringify(ip)}: expected an IPv4 address, such as 127.0.0.1`);
+  if (ip !== undefined && !isIpv4(ip)) throw wharfError("invalid-argument", `invalid --ip ${JSON.stringify(ip)}: expected an IPv4 address, such as 127.0.0.1`);
   if (bridge !== undefined && !/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/.test(bridge)) throw wharfError("invalid-argument", `invalid --bridge ${JSON.stringify(bridge)}: an interface name of at most 15 characters`);
   if (bip !== undefined && !/^[0-9]{1,3}(\.[0-9]{1,3}){3}\/[0-9]{1,2}$/.test(bip)) throw wharfError("invalid-argument", `invalid --bip ${JSON.stringify(bip)}: expected an address with its prefix, such as 10.1.0.1/24`);
   for (const p of pools) if (!/^base=[0-9.]+\/[0-9]{1,2}(,size=[0-9]{1,2})?$/.test(p)) throw wharfError("invalid-argument", `invalid --default-address-pool ${JSON.stringify(p)}: expected base=CIDR,size=N`);
@@ -256,10 +257,6 @@ function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, 
   return { ...(bridge !== undefined ? { bridge } : {}), ...(bip !== undefined ? { bip } : {}), pools, ...(mtu !== undefined ? { mtu } : {}), ipForward, ...(ip !== undefined ? { defaultBindIp: ip } : {}) };
 }
 
-function isIpv4Text(s: string): boolean {
-  const parts = s.split(".");
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
 
 /** The daemon's registry has no TLS or auth of its own: it listens on loopback only. */
 function parseRegistryAddr(text: string): { host: string; port: number } {

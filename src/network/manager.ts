@@ -20,7 +20,7 @@ import type { NetworkNamespace } from "../runtime/index.js";
 import { unmount } from "../snapshot/index.js";
 import { DnsServer, nameservers } from "./dns.js";
 import { allocateAddress, claimAddress, DEFAULT_POOL, pickSubnet, planAddresses, type AddressPlan, type AddressPool } from "./ipam.js";
-import { contains, formatIpv4, formatSubnet, parseIpv4, parseSubnet, type Ipv4 } from "./ipv4.js";
+import { contains, formatIpv4, formatSubnet, isIpv4, parseIpv4, parseSubnet, type Ipv4 } from "./ipv4.js";
 import { createNamespace, deleteLink, ensureBridge, hostBatch, hostRoutes, inNamespace, ipBatch, run, sandboxBatch, type EndpointPlan } from "./links.js";
 import { applyNft, filterChainName, jumpHandles, listForward, renderFilterAccept, renderTable, tableName, type TablePort } from "./nft.js";
 import { portRequests, type PortRequest } from "./ports.js";
@@ -320,7 +320,7 @@ export class NetworkManager implements ContainerNetwork {
       n.Labels = isObject(req.Labels) ? (req.Labels as Record<string, string>) : {};
       n.Options = isObject(req.Options) ? (req.Options as Record<string, string>) : {};
       const bindIp = n.Options["com.docker.network.bridge.host_binding_ipv4"];
-      if (bindIp !== undefined && !/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(bindIp)) {
+      if (bindIp !== undefined && !isIpv4(bindIp)) {
         throw wharfError("invalid-argument", `invalid com.docker.network.bridge.host_binding_ipv4 ${JSON.stringify(bindIp)}: expected an IPv4 address`);
       }
       n.IPAM = { Driver: "default", Options: req.IPAM?.Options ?? {}, Config: [{ Subnet: formatSubnet(plan.subnet), Gateway: formatIpv4(plan.gateway), ...(c?.IPRange ? { IPRange: formatSubnet(plan.range) } : {}) }] };
@@ -605,14 +605,13 @@ export class NetworkManager implements ContainerNetwork {
 
   /**
    * Where a port published on network `netId` binds when it names no host
-   * address: the network's `com.docker.network.bridge.host_binding_ipv4`,
-   * and for the default bridge the daemon's `--ip`, as with dockerd.
+   * address: the network's `com.docker.network.bridge.host_binding_ipv4`
+   * (the default bridge's is the daemon's `--ip`, set at every start), else
+   * the daemon's `--ip`, as with dockerd.
    */
   #bindIp(netId: string): string {
-    const net = this.#networks.get(netId);
-    if (net?.Options?.["com.docker.network.bridge.default_bridge"] === "true") return this.#o.defaultBindIp ?? "0.0.0.0";
-    const ip = net?.Options?.["com.docker.network.bridge.host_binding_ipv4"];
-    return ip && /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(ip) ? ip : (this.#o.defaultBindIp ?? "0.0.0.0");
+    const ip = this.#networks.get(netId)?.Options?.["com.docker.network.bridge.host_binding_ipv4"];
+    return ip && isIpv4(ip) ? ip : (this.#o.defaultBindIp ?? "0.0.0.0");
   }
 
   async #bindPort(r: PortRequest, target: string): Promise<PortProxy> {

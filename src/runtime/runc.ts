@@ -228,13 +228,7 @@ export class Runc {
    * is busy or the state is not what this code knows: then runc deletes it.
    */
   async #deleteStopped(id: string): Promise<boolean> {
-    let state: unknown;
-    try {
-      state = JSON.parse(await readFile(`${this.root}/${id}/state.json`, "utf8"));
-    } catch {
-      return false;
-    }
-    const target = parseJoinTarget(state);
+    const target = await this.joinTarget(id);
     if (!target || !target.namespaces.includes("NEWPID") || initRuns(target)) return false;
     for (const dir of target.cgroupDirs) {
       try {
@@ -275,30 +269,26 @@ export class Runc {
 }
 
 /** Whether a process exists and is not a zombie. */
-/** Whether the init of a runc state still runs: its pid alive, not a zombie, and started when the state says. */
+/** Whether the init of a runc state still runs: alive, not a zombie, and started when the state says. */
 function initRuns(t: JoinTarget): boolean {
-  if (!processRunning(t.pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${t.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Field 22 of the whole line is the 20th after the name.
-    return Number(fields[19]) === t.start;
-  } catch {
-    return false;
-  }
+  const st = procStat(t.pid);
+  return st !== undefined && st.state !== "Z" && st.start === t.start;
 }
 
 function processRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
+  const st = procStat(pid);
+  return st !== undefined && st.state !== "Z";
+}
+
+/** A process's state letter and start time (fields 3 and 22 of /proc/<pid>/stat); undefined when it is gone. */
+function procStat(pid: number): { state: string; start: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    // The name (field 2) may hold spaces and parentheses: the fields after it start past its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", start: Number(fields[19]) };
   } catch {
-    return false;
+    return undefined;
   }
 }
 
