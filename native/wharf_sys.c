@@ -2,9 +2,9 @@
  * wharf_sys: the Linux system calls Node lacks, and nothing else.
  *
  * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2, chroot,
- * making a network namespace, a sealed copy of a file, and two jobs for the
- * thread pool: an atomic file write done in one go, and reading a process's
- * seccomp programs. Every other function is synchronous; all take plain
+ * making a network namespace, a sealed copy of a file, a pipe, two jobs for the
+ * thread pool (an atomic file write done in one go, and reading a process's
+ * seccomp programs) and spawning a program from a thread of its own. Every other function is synchronous; all take plain
  * values and fail with an Error carrying `code` (the errno name) and
  * `syscall`, as Node's fs does, so callers handle both alike.
  */
@@ -30,6 +30,10 @@
 #include <linux/filter.h>
 #include <libgen.h>
 #include <unistd.h>
+#include <spawn.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 
 #define PATH_BUF 4096
 #define NAME_BUF 256
@@ -695,6 +699,395 @@ static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* spawn(file, argv, env, cwd, input, fds, flags, timeoutMs) → Promise<{pid,
+ * status, signal, timedOut, stdout, stderr}>: runs a program without forking
+ * the daemon. posix_spawn (a vfork: no copy of the daemon's page tables, the
+ * ~1-3 ms a fork of Node costs on its main thread) runs on a thread of its
+ * own, which then waits for the program to end, so the daemon's main thread
+ * never blocks and no thread-pool thread is held. stdin is `input` (a memfd)
+ * or /dev/null; stdout and stderr are captured in memfds (flags & 2) or go to
+ * /dev/null; `fds` become the child's 3, 4, … (duplicated at the call, so the
+ * caller may close its own at once); every other descriptor is closed. With
+ * flags & 1 the child starts a session of its own. A program still running
+ * after timeoutMs (> 0) is killed. The signal mask and dispositions are reset. */
+#define SPAWN_SETSID 1
+#define SPAWN_CAPTURE 2
+#define SPAWN_MAX_FDS 8
+#define SPAWN_CAPTURE_MAX (16u << 20)
+#define SPAWN_FD_FLOOR 64
+
+struct spawn_job {
+  napi_deferred deferred;
+  napi_threadsafe_function tsfn;
+  char *file;
+  char **argv;
+  char **envp;
+  char *cwd;
+  char *input;
+  size_t input_len;
+  int fds[SPAWN_MAX_FDS];
+  int nfds;
+  int flags;
+  int timeout_ms;
+  int err;
+  const char *syscall;
+  pid_t pid;
+  int status;
+  int timed_out;
+  char *out;
+  size_t out_len;
+  char *errout;
+  size_t err_len;
+};
+
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+static void spawn_job_free(struct spawn_job *job) {
+  free(job->file);
+  free_strv(job->argv);
+  free_strv(job->envp);
+  free(job->cwd);
+  free(job->input);
+  free(job->out);
+  free(job->errout);
+  for (int i = 0; i < job->nfds; i++)
+    if (job->fds[i] >= 0) close(job->fds[i]);
+  free(job);
+}
+
+/* A descriptor above every target of the child's dup2s. */
+static int high_fd(int fd) {
+  if (fd < 0 || fd >= SPAWN_FD_FLOOR) return fd;
+  int h = fcntl(fd, F_DUPFD_CLOEXEC, SPAWN_FD_FLOOR);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return h;
+}
+
+static int spawn_memfd(const char *name) {
+  return high_fd((int)syscall(SYS_memfd_create, name, MFD_CLOEXEC));
+}
+
+/* Everything the memfd holds, up to SPAWN_CAPTURE_MAX bytes. */
+static char *read_memfd(int fd, size_t *len) {
+  *len = 0;
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size <= 0) return NULL;
+  size_t want = (size_t)size < SPAWN_CAPTURE_MAX ? (size_t)size : SPAWN_CAPTURE_MAX;
+  char *buf = malloc(want);
+  if (!buf) return NULL;
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  *len = got;
+  return buf;
+}
+
+static int spawn_wait(struct spawn_job *job) {
+  if (job->timeout_ms > 0) {
+    int pidfd = (int)syscall(SYS_pidfd_open, job->pid, 0);
+    if (pidfd >= 0) {
+      struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+      struct timespec start, now;
+      clock_gettime(CLOCK_MONOTONIC, &start);
+      for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed >= job->timeout_ms) {
+          job->timed_out = 1;
+          kill(job->pid, SIGKILL);
+          break;
+        }
+        int r = poll(&pfd, 1, (int)(job->timeout_ms - elapsed));
+        if (r > 0) break;
+        if (r < 0 && errno != EINTR) break;
+      }
+      close(pidfd);
+    }
+  }
+  int st;
+  while (waitpid(job->pid, &st, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  job->status = st;
+  return 0;
+}
+
+static void *spawn_thread(void *arg) {
+  struct spawn_job *job = arg;
+  int in = -1, out = -1, err = -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  int have_fa = 0, have_attr = 0;
+  if (job->input) {
+    in = spawn_memfd("wharf-stdin");
+    size_t off = 0;
+    while (in >= 0 && off < job->input_len) {
+      ssize_t n = write(in, job->input + off, job->input_len - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        job->err = errno;
+        job->syscall = "write";
+        goto done;
+      }
+      off += (size_t)n;
+    }
+    if (in >= 0) lseek(in, 0, SEEK_SET);
+  } else {
+    in = high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  if (job->flags & SPAWN_CAPTURE) {
+    out = spawn_memfd("wharf-stdout");
+    err = spawn_memfd("wharf-stderr");
+  } else {
+    out = high_fd(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    err = out >= 0 ? fcntl(out, F_DUPFD_CLOEXEC, SPAWN_FD_FLOOR) : -1;
+  }
+  if (in < 0 || out < 0 || err < 0) {
+    job->err = errno;
+    job->syscall = "open";
+    goto done;
+  }
+  int e = posix_spawn_file_actions_init(&fa);
+  if (e == 0) have_fa = 1;
+  if (e == 0) e = posix_spawnattr_init(&attr);
+  if (e == 0) have_attr = 1;
+  if (e == 0) e = posix_spawn_file_actions_adddup2(&fa, in, 0);
+  if (e == 0) e = posix_spawn_file_actions_adddup2(&fa, out, 1);
+  if (e == 0) e = posix_spawn_file_actions_adddup2(&fa, err, 2);
+  for (int i = 0; e == 0 && i < job->nfds; i++) e = posix_spawn_file_actions_adddup2(&fa, job->fds[i], 3 + i);
+  if (e == 0) e = posix_spawn_file_actions_addclosefrom_np(&fa, 3 + job->nfds);
+  if (e == 0 && job->cwd) e = posix_spawn_file_actions_addchdir_np(&fa, job->cwd);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  short sflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | ((job->flags & SPAWN_SETSID) ? POSIX_SPAWN_SETSID : 0);
+  if (e == 0) e = posix_spawnattr_setflags(&attr, sflags);
+  if (e == 0) e = posix_spawnattr_setsigmask(&attr, &none);
+  if (e == 0) e = posix_spawnattr_setsigdefault(&attr, &all);
+  if (e != 0) {
+    job->err = e;
+    job->syscall = "posix_spawn_file_actions";
+    goto done;
+  }
+  e = posix_spawn(&job->pid, job->file, &fa, &attr, job->argv, job->envp ? job->envp : environ);
+  if (e != 0) {
+    job->err = e;
+    job->syscall = "spawn";
+    job->pid = 0;
+    goto done;
+  }
+  /* The child holds its own copies now. */
+  for (int i = 0; i < job->nfds; i++) {
+    close(job->fds[i]);
+    job->fds[i] = -1;
+  }
+  if (spawn_wait(job) != 0) {
+    job->err = errno;
+    job->syscall = "waitpid";
+    goto done;
+  }
+  if (job->flags & SPAWN_CAPTURE) {
+    job->out = read_memfd(out, &job->out_len);
+    job->errout = read_memfd(err, &job->err_len);
+  }
+done:
+  if (have_fa) posix_spawn_file_actions_destroy(&fa);
+  if (have_attr) posix_spawnattr_destroy(&attr);
+  if (in >= 0) close(in);
+  if (out >= 0) close(out);
+  if (err >= 0) close(err);
+  napi_threadsafe_function tsfn = job->tsfn;
+  napi_call_threadsafe_function(tsfn, job, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+static napi_value buffer_of(napi_env env, const char *data, size_t len) {
+  napi_value b;
+  void *unused;
+  napi_create_buffer_copy(env, len, len ? data : "", &unused, &b);
+  return b;
+}
+
+static void spawn_done(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  (void)context;
+  struct spawn_job *job = data;
+  if (env == NULL) { /* the environment is going away: nothing to settle */
+    spawn_job_free(job);
+    return;
+  }
+  if (job->err != 0) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, job->file));
+  } else {
+    napi_value result, v, nul;
+    napi_get_null(env, &nul);
+    napi_create_object(env, &result);
+    napi_create_int32(env, job->pid, &v);
+    napi_set_named_property(env, result, "pid", v);
+    if (WIFEXITED(job->status)) napi_create_int32(env, WEXITSTATUS(job->status), &v);
+    napi_set_named_property(env, result, "status", WIFEXITED(job->status) ? v : nul);
+    if (WIFSIGNALED(job->status)) napi_create_int32(env, WTERMSIG(job->status), &v);
+    napi_set_named_property(env, result, "signal", WIFSIGNALED(job->status) ? v : nul);
+    napi_get_boolean(env, job->timed_out != 0, &v);
+    napi_set_named_property(env, result, "timedOut", v);
+    napi_set_named_property(env, result, "stdout", buffer_of(env, job->out, job->out_len));
+    napi_set_named_property(env, result, "stderr", buffer_of(env, job->errout, job->err_len));
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  spawn_job_free(job);
+}
+
+/* A NULL-terminated copy of a JS array of strings. */
+static char **get_strv(napi_env env, napi_value arr, int nullable, int *ok) {
+  *ok = 0;
+  napi_valuetype t;
+  napi_typeof(env, arr, &t);
+  if (nullable && (t == napi_null || t == napi_undefined)) {
+    *ok = 1;
+    return NULL;
+  }
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, arr, &is_array) != napi_ok || !is_array || napi_get_array_length(env, arr, &n) != napi_ok) return NULL;
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    size_t len;
+    if (napi_get_element(env, arr, i, &item) != napi_ok || napi_get_value_string_utf8(env, item, NULL, 0, &len) != napi_ok) goto fail;
+    v[i] = malloc(len + 1);
+    if (!v[i] || napi_get_value_string_utf8(env, item, v[i], len + 1, &len) != napi_ok) goto fail;
+  }
+  *ok = 1;
+  return v;
+fail:
+  free_strv(v);
+  return NULL;
+}
+
+static char *get_dup_str(napi_env env, napi_value v, int nullable, int *ok) {
+  *ok = 0;
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (nullable && (t == napi_null || t == napi_undefined)) {
+    *ok = 1;
+    return NULL;
+  }
+  size_t len;
+  if (t != napi_string || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (!s || napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+    free(s);
+    return NULL;
+  }
+  *ok = 1;
+  return s;
+}
+
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, input: Buffer | null, fds: number[], flags: number, timeoutMs: number)";
+  if (argc < 8) return throw_type(env, usage);
+  struct spawn_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  for (int i = 0; i < SPAWN_MAX_FDS; i++) job->fds[i] = -1;
+  int ok1, ok2, ok3, ok4;
+  job->file = get_dup_str(env, argv[0], 0, &ok1);
+  job->argv = get_strv(env, argv[1], 0, &ok2);
+  job->envp = get_strv(env, argv[2], 1, &ok3);
+  job->cwd = get_dup_str(env, argv[3], 1, &ok4);
+  int32_t flags = 0, timeout = 0;
+  bool ok = ok1 && ok2 && ok3 && ok4 && napi_get_value_int32(env, argv[6], &flags) == napi_ok && napi_get_value_int32(env, argv[7], &timeout) == napi_ok;
+  napi_valuetype t;
+  napi_typeof(env, argv[4], &t);
+  if (ok && t != napi_null && t != napi_undefined) {
+    bool is_buffer = false;
+    void *data;
+    size_t len;
+    ok = napi_is_buffer(env, argv[4], &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, argv[4], &data, &len) == napi_ok;
+    if (ok) {
+      job->input = malloc(len ? len : 1);
+      job->input_len = len;
+      if (!job->input) ok = false;
+      else memcpy(job->input, data, len);
+    }
+  }
+  bool is_array = false;
+  uint32_t nfds = 0;
+  ok = ok && napi_is_array(env, argv[5], &is_array) == napi_ok && is_array && napi_get_array_length(env, argv[5], &nfds) == napi_ok && nfds <= SPAWN_MAX_FDS;
+  if (!ok) {
+    spawn_job_free(job);
+    return throw_type(env, usage);
+  }
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value item;
+    int32_t fd = -1;
+    if (napi_get_element(env, argv[5], i, &item) != napi_ok || napi_get_value_int32(env, item, &fd) != napi_ok) {
+      spawn_job_free(job);
+      return throw_type(env, usage);
+    }
+    /* Duplicated now: the caller may close its descriptor as soon as this returns. */
+    job->fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, SPAWN_FD_FLOOR);
+    job->nfds = (int)i + 1;
+    if (job->fds[i] < 0) {
+      int e = errno;
+      spawn_job_free(job);
+      return throw_errno(env, e, "dup", NULL);
+    }
+  }
+  job->flags = flags;
+  job->timeout_ms = timeout;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "wharf:spawn", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, spawn_done, &job->tsfn) != napi_ok) {
+    spawn_job_free(job);
+    return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
+  }
+  pthread_attr_t pa;
+  pthread_attr_init(&pa);
+  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&pa, 256 * 1024);
+  pthread_t thread;
+  int e = pthread_create(&thread, &pa, spawn_thread, job);
+  pthread_attr_destroy(&pa);
+  if (e != 0) {
+    napi_release_threadsafe_function(job->tsfn, napi_tsfn_abort);
+    spawn_job_free(job);
+    return throw_errno(env, e, "pthread_create", NULL);
+  }
+  return promise;
+}
+
+/* pipe() → [read, write], both close-on-exec. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", NULL);
+  napi_value arr, r, w;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_int32(env, p[0], &r);
+  napi_create_int32(env, p[1], &w);
+  napi_set_element(env, arr, 0, r);
+  napi_set_element(env, arr, 1, w);
+  return arr;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -712,6 +1105,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"writeFileAtomic", NULL, js_write_file_atomic, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seccompFilters", NULL, js_seccomp_filters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -4,4 +4,5 @@ export * from "./atomic.js";
 export * from "./logger.js";
 export * from "./lock.js";
 export * from "./sys.js";
+export * from "./spawn.js";
 export * from "./events.js";

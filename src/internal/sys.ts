@@ -1,4 +1,4 @@
-// The system calls Node lacks (mount, mknod, xattrs, renameat2, unshare), from the
+// The system calls Node lacks (mount, mknod, xattrs, renameat2, unshare, posix_spawn), from the
 // native addon built at install (native/wharf_sys.c). The only module that loads it.
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -39,6 +39,25 @@ export interface Sys {
   seccompFilters(pid: number, skip: number): Promise<Buffer | null>;
   /** A descriptor of a memfd holding the file's bytes, sealed against any change (close-on-exec). */
   sealedCopy(path: string): number;
+  /**
+   * Runs `file` (a path, never looked up) from a thread of its own and waits
+   * for it: stdin from `input` or /dev/null, stdout and stderr captured with
+   * `flags & 2`, `fds` as its 3, 4, … (duplicated at the call), a session of
+   * its own with `flags & 1`, killed after `timeoutMs` (> 0). Rejects only
+   * when it could not be started. Use internal/spawn's runProgram.
+   */
+  spawn(
+    file: string,
+    argv: readonly string[],
+    env: readonly string[] | null,
+    cwd: string | null,
+    input: Buffer | null,
+    fds: readonly number[],
+    flags: number,
+    timeoutMs: number,
+  ): Promise<{ pid: number; status: number | null; signal: number | null; timedOut: boolean; stdout: Buffer; stderr: Buffer }>;
+  /** A pipe, [read end, write end], both close-on-exec. */
+  pipe(): [number, number];
 }
 
 export const MountFlags = {

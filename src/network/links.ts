@@ -4,20 +4,19 @@
 // inside it, so one process creates the namespace, its veth pairs (the host
 // ends are moved straight to the daemon's namespace), addresses and routes;
 // a second puts the host ends on their bridges.
-import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { errnoCode, sys, wharfError } from "../internal/index.js";
+import { errnoCode, failureDetail, runProgram, sys, wharfError } from "../internal/index.js";
 
-export function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: 30_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) reject(wharfError("unavailable", `${cmd} ${args.slice(0, 3).join(" ")}: ${(stderr || err.message).trim().split("\n").slice(0, 3).join(" ")}`));
-      else resolve(stdout);
-    });
-    // A command that exits before reading its input must not take the daemon down with EPIPE.
-    child.stdin?.on("error", () => {});
-    child.stdin?.end(input ?? "");
-  });
+export async function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
+  const what = `${cmd} ${args.slice(0, 3).join(" ")}`;
+  let r;
+  try {
+    r = await runProgram(cmd, args, { input: input ?? "", timeoutMs: 30_000 });
+  } catch (e) {
+    throw wharfError("unavailable", `${what}: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+  if (r.status !== 0) throw wharfError("unavailable", `${what}: ${failureDetail(r)}`);
+  return r.stdout.toString("utf8");
 }
 
 export interface EndpointPlan {

@@ -16,8 +16,7 @@
 // from the end of FORWARD. A FORWARD policy of DROP (dockerd sets it) would
 // otherwise drop what wharf's own forward chain lets through, as a drop in
 // any table is final; what wharf's chain drops stays dropped.
-import { execFile } from "node:child_process";
-import { wharfError } from "../internal/index.js";
+import { failureDetail, runProgram, wharfError } from "../internal/index.js";
 import type { PortMapping } from "./types.js";
 
 export interface TableNetwork {
@@ -138,22 +137,20 @@ export function jumpHandles(json: string, chain: string): number[] {
 }
 
 /** `nft -j list chain ip filter FORWARD`; "" when there is no such chain. */
-export function listForward(nft = "nft"): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(nft, ["-j", "list", "chain", "ip", "filter", "FORWARD"], { timeout: 30_000 }, (err, stdout) => resolve(err ? "" : stdout));
-  });
+export async function listForward(nft = "nft"): Promise<string> {
+  const r = await runProgram(nft, ["-j", "list", "chain", "ip", "filter", "FORWARD"], { timeoutMs: 30_000 }).catch(() => undefined);
+  return r?.status === 0 ? r.stdout.toString("utf8") : "";
 }
 
 /** Runs an nft script as one transaction. */
-export function applyNft(script: string, nft = "nft"): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(nft, ["-f", "-"], { timeout: 30_000 }, (err, _stdout, stderr) => {
-      if (err) reject(wharfError("unavailable", `nft: ${(stderr || err.message).trim().split("\n").slice(0, 3).join(" ")}`));
-      else resolve();
-    });
-    child.stdin?.on("error", () => {});
-    child.stdin?.end(script);
-  });
+export async function applyNft(script: string, nft = "nft"): Promise<void> {
+  let r;
+  try {
+    r = await runProgram(nft, ["-f", "-"], { input: script, timeoutMs: 30_000 });
+  } catch (e) {
+    throw wharfError("unavailable", `nft: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+  if (r.status !== 0) throw wharfError("unavailable", `nft: ${failureDetail(r)}`);
 }
 
 /** A valid nft table name from a bridge name. */

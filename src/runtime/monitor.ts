@@ -8,11 +8,11 @@
 // Lifecycle: spawnMonitor → (container: runtime start) → the process runs →
 // conmon writes `<exitDir>/<id>` (and `<persistDir>/exit`, `oom`) → the
 // engine reads them, from a watch while it runs or at its next start.
-import { spawn } from "node:child_process";
+import { Socket } from "node:net";
 import { closeSync, constants as fsConstants, openSync, write as fsWrite } from "node:fs";
 import { basename, dirname } from "node:path";
 import { open, readFile } from "node:fs/promises";
-import { asWharfError, errnoCode, sys, wharfError, type WharfError } from "../internal/index.js";
+import { asWharfError, errnoCode, runProgram, sys, wharfError, type ProgramResult, type WharfError } from "../internal/index.js";
 import type { Runc } from "./runc.js";
 
 export interface MonitorOptions {
@@ -94,15 +94,24 @@ export function monitorFailure(action: string, message: string): WharfError {
 export function spawnMonitor(o: MonitorOptions): Promise<MonitorStarted> {
   const action = o.execProcessSpec ? `exec in container ${o.containerId}` : `create container ${o.containerId}`;
   return new Promise<MonitorStarted>((resolve, reject) => {
-    const child = spawn(o.conmon, conmonArgs(o), {
-      stdio: ["ignore", "ignore", "ignore", "pipe"],
-      detached: true,
-      // Anything conmon writes by a relative path lands in the bundle, never in the daemon's directory.
-      cwd: o.bundle,
-      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
-    });
-    const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
-    let buffered = "";
+    // conmon reports on its fd 3: the runtime's pid (or failure), and for an exec its exit code.
+    const [readEnd, writeEnd] = sys().pipe();
+    let launched: Promise<ProgramResult>;
+    try {
+      launched = runProgram(o.conmon, conmonArgs(o), {
+        fds: [writeEnd],
+        detached: true,
+        capture: false,
+        // Anything conmon writes by a relative path lands in the bundle, never in the daemon's directory.
+        cwd: o.bundle,
+        env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+        timeoutMs: 60_000,
+      });
+    } finally {
+      closeSync(writeEnd);
+    }
+    const sync = new Socket({ fd: readEnd, readable: true, writable: false });
+        let buffered = "";
     let started = false;
     let exitResolve: ((code: number) => void) | undefined;
     let exitReject: ((e: unknown) => void) | undefined;
@@ -113,10 +122,13 @@ export function spawnMonitor(o: MonitorOptions): Promise<MonitorStarted> {
         })
       : undefined;
     exited?.catch(() => {});
-    child.on("error", (e) => {
-      if (!started) reject(asWharfError(e, `${action}: starting ${o.conmon}`));
+    // conmon's first process leaves once its monitor runs on: only a failure to start it matters here.
+    launched.catch((e: unknown) => {
+      if (started) return;
+      started = true;
+      sync.destroy();
+      reject(asWharfError(e, `${action}: starting ${o.conmon}`));
     });
-    child.unref();
     const onMessage = (m: SyncMessage): void => {
       if (!started) {
         started = true;

@@ -2,10 +2,9 @@
 // `--runtime`), driven through its command line with its state under our own
 // `--root`. Each call is one short-lived process; its stderr becomes the
 // error's detail, with runc's log prefix stripped.
-import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { access, lstat, open, readFile, rm, rmdir } from "node:fs/promises";
-import { wharfError, type WharfError } from "../internal/index.js";
+import { failureDetail, resolveProgram, runProgram, wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
   readonly id: string;
@@ -72,18 +71,11 @@ export function runtimeMessage(stderr: string): string {
 
 /** The absolute path of a command, searched in PATH as a shell would; the name itself when not found. */
 export function which(command: string): string {
-  if (command.includes("/")) return command;
-  for (const dir of (process.env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
-    if (!dir) continue;
-    const candidate = `${dir}/${command}`;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // next
-    }
+  try {
+    return resolveProgram(command);
+  } catch {
+    return command;
   }
-  return command;
 }
 
 export class Runc {
@@ -130,18 +122,15 @@ export class Runc {
     return ["--root", this.root];
   }
 
-  #run(args: readonly string[], action: string, options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = execFile(this.binary, [...this.globalArgs, ...args], { maxBuffer: 16 << 20, timeout: options.timeoutMs ?? 60_000, encoding: "utf8" }, (err, stdout, stderr) => {
-        if (err) {
-          const detail = runtimeMessage(stderr) || err.message;
-          reject(classify(action, detail));
-          return;
-        }
-        resolve(stdout);
-      });
-      if (options.input !== undefined) child.stdin?.end(options.input);
-    });
+  async #run(args: readonly string[], action: string, options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    let r;
+    try {
+      r = await runProgram(this.binary, [...this.globalArgs, ...args], { ...(options.input !== undefined ? { input: options.input } : {}), timeoutMs: options.timeoutMs ?? 60_000 });
+    } catch (e) {
+      throw classify(action, e instanceof Error ? e.message : String(e));
+    }
+    if (r.status !== 0) throw classify(action, runtimeMessage(r.stderr.toString("utf8")) || failureDetail(r));
+    return r.stdout.toString("utf8");
   }
 
   /**
