@@ -11,7 +11,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ImageService } from "../image/index.js";
-import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
+import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, unlinkIfPresent, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
 import type { ContainerNetwork } from "../network/index.js";
 import { buildSpec, captureSeccomp, SECCOMP_FILE, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
@@ -325,16 +325,19 @@ export class ContainerEngine {
     const t0 = performance.now();
     const phases: Record<string, number> = {};
     const mark = (name: string) => (phases[name] = Math.round((performance.now() - t0) * 10) / 10);
-    await mkdir(rootfs, { recursive: true });
-    await mkdir(bundle, { recursive: true, mode: 0o700 });
-    await mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 });
-    // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
-    if (await runtime.hasState(id)) await runtime.delete(id, true);
-    if ((await mountsUsing(rootfs)).length === 0) await this.#mountRootfs(r, rootfs);
-    mark("mounted");
     let monitorUp = false;
     let networkFailure: unknown;
+    // The network needs nothing of the rootfs: it is attached while the rootfs is mounted.
+    const attaching = this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined);
+    attaching.catch(() => {});
     try {
+      await mkdir(rootfs, { recursive: true });
+      await mkdir(bundle, { recursive: true, mode: 0o700 });
+      await mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 });
+      // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
+      if (await runtime.hasState(id)) await runtime.delete(id, true);
+      if ((await mountsUsing(rootfs)).length === 0) await this.#mountRootfs(r, rootfs);
+      mark("mounted");
       // Volumes and the network are independent: prepared side by side, and
       // both settled before a failure of either undoes the start.
       // What the spec reads from the image and the host is read meanwhile.
@@ -342,8 +345,8 @@ export class ContainerEngine {
       inputs.catch(() => {});
       const [volumes, network] = await Promise.allSettled([
         this.#o.volumes?.prepareStart(r.Mounts, rootfs, id),
-        this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined),
-        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`].map((f) => rm(f, { force: true })),
+        attaching,
+        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`].map((f) => unlinkIfPresent(f)),
       ]);
       if (network.status === "rejected") {
         networkFailure = network.reason;
@@ -416,6 +419,8 @@ export class ContainerEngine {
       const code = startFailureCode(message);
       if (monitorUp) await runtime.kill(id, "KILL").catch(() => {});
       await runtime.delete(id, true).catch(() => {});
+      // A start that failed before its attach settled detaches what the attach made.
+      await attaching.catch(() => {});
       await this.#o.network?.detach(id).catch(() => {});
       await unmount(rootfs).catch(() => {});
       for (const w of live.pendingStdin.splice(0)) w(undefined);

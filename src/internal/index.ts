@@ -5,4 +5,5 @@ export * from "./logger.js";
 export * from "./lock.js";
 export * from "./sys.js";
 export * from "./spawn.js";
+export * from "./files.js";
 export * from "./events.js";

@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { asWharfError, errnoCode, isKind, KeyedMutex, wharfError, writeJsonAtomic, type EventBus, type Logger } from "../internal/index.js";
+import { asWharfError, errnoCode, isKind, KeyedMutex, unlinkIfPresent, wharfError, writeJsonAtomic, type EventBus, type Logger } from "../internal/index.js";
 import type { NetworkNamespace } from "../runtime/index.js";
 import { unmount } from "../snapshot/index.js";
 import { DnsServer, nameservers } from "./dns.js";
@@ -660,10 +660,10 @@ export class NetworkManager implements ContainerNetwork {
     const rules = hadPorts ? this.#applyRules().catch((e: unknown) => this.#logger.warn("removing port rules failed", { container: id, error: asWharfError(e, "nft").message })) : undefined;
     if (live.sandbox.Netns) {
       await unmount(live.sandbox.Netns).catch(() => {});
-      await rm(live.sandbox.Netns, { force: true });
+      await unlinkIfPresent(live.sandbox.Netns);
     }
     await rules;
-    await rm(join(this.#sandboxDir, `${id}.json`), { force: true });
+    await unlinkIfPresent(join(this.#sandboxDir, `${id}.json`));
   }
 
   async restore(c: ContainerView): Promise<void> {

@@ -4,7 +4,7 @@
 // error's detail, with runc's log prefix stripped.
 import { accessSync, constants, readFileSync } from "node:fs";
 import { access, lstat, open, readFile, rm, rmdir } from "node:fs/promises";
-import { failureDetail, resolveProgram, runProgram, wharfError, type WharfError } from "../internal/index.js";
+import { failureDetail, resolveProgram, runProgram, unlinkIfPresent, wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
   readonly id: string;
@@ -172,7 +172,7 @@ export class Runc {
       clearInterval(watch);
     }
     if (data.length === 0) throw classify(action, "container process is already dead");
-    await rm(fifo, { force: true });
+    await unlinkIfPresent(fifo);
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {

@@ -1,0 +1,12 @@
+// Small file operations used on hot paths.
+import { unlink } from "node:fs/promises";
+import { errnoCode } from "./errors.js";
+
+/** Removes a file (never a directory) if it is there: one unlink, where `rm({force})` costs an lstat first. */
+export async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+  }
+}
