@@ -2,14 +2,17 @@
  * wharf_sys: the Linux system calls Node lacks, and nothing else.
  *
  * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2, chroot,
- * making a network namespace, a sealed copy of a file, a pipe, two jobs for the
- * thread pool (an atomic file write done in one go, and reading a process's
- * seccomp programs) and spawning a program from a thread of its own. Every other function is synchronous; all take plain
+ * making a network namespace, a sealed copy of a file, a pipe, three jobs for
+ * the thread pool (an atomic file write done in one go, reading a process's
+ * seccomp programs, and a hash updated together with the write of its bytes)
+ * and spawning a program from a thread of its own. Every other function is
+ * synchronous; all take plain
  * values and fail with an Error carrying `code` (the errno name) and
  * `syscall`, as Node's fs does, so callers handle both alike.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -1088,6 +1091,155 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* A streaming hash whose updates run on the thread pool, each together with
+ * the write of the same bytes: hasherCreate(algorithm) → handle;
+ * hasherWrite(handle, fd, data) → Promise<void> writes all of data to fd
+ * (fd < 0: none) and then adds it to the hash, so the daemon's main thread
+ * neither hashes nor waits for the disk; hasherDigest(handle) → hex, once.
+ * One update at a time: a second while one runs fails with EBUSY. */
+struct hasher {
+  EVP_MD_CTX *ctx;
+  int busy;
+  int done;
+};
+
+static void hasher_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct hasher *h = data;
+  if (h->ctx) EVP_MD_CTX_free(h->ctx);
+  free(h);
+}
+
+static napi_value js_hasher_create(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[16];
+  if (argc < 1 || !get_str(env, argv[0], name, sizeof name, 0, NULL)) return throw_type(env, "hasherCreate(algorithm: \"sha256\" | \"sha512\")");
+  const EVP_MD *md = strcmp(name, "sha256") == 0 ? EVP_sha256() : strcmp(name, "sha512") == 0 ? EVP_sha512() : NULL;
+  if (!md) return throw_type(env, "hasherCreate: the algorithm is sha256 or sha512");
+  struct hasher *h = calloc(1, sizeof *h);
+  if (!h) return throw_errno(env, ENOMEM, "calloc", NULL);
+  h->ctx = EVP_MD_CTX_new();
+  if (!h->ctx || EVP_DigestInit_ex(h->ctx, md, NULL) != 1) {
+    hasher_finalize(env, h, NULL);
+    return throw_errno(env, ENOMEM, "EVP_DigestInit_ex", NULL);
+  }
+  napi_value ext;
+  napi_create_external(env, h, hasher_finalize, NULL, &ext);
+  return ext;
+}
+
+static struct hasher *get_hasher(napi_env env, napi_value v) {
+  napi_valuetype t;
+  void *data = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return data;
+}
+
+struct hash_write_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref data_ref;
+  napi_ref hasher_ref;
+  struct hasher *h;
+  int fd;
+  const char *data;
+  size_t len;
+  int err;
+  const char *syscall;
+};
+
+static void hash_write_execute(napi_env env, void *arg) {
+  (void)env;
+  struct hash_write_job *job = arg;
+  size_t off = 0;
+  while (job->fd >= 0 && off < job->len) {
+    ssize_t n = write(job->fd, job->data + off, job->len - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      job->err = errno;
+      job->syscall = "write";
+      return;
+    }
+    off += (size_t)n;
+  }
+  if (EVP_DigestUpdate(job->h->ctx, job->data, job->len) != 1) {
+    job->err = EIO;
+    job->syscall = "EVP_DigestUpdate";
+  }
+}
+
+static void hash_write_complete(napi_env env, napi_status status, void *arg) {
+  struct hash_write_job *job = arg;
+  job->h->busy = 0;
+  if (status != napi_ok && job->err == 0) {
+    job->err = ECANCELED;
+    job->syscall = "hasherWrite";
+  }
+  if (job->err == 0) napi_resolve_deferred(env, job->deferred, undefined(env));
+  else napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, NULL));
+  napi_delete_reference(env, job->data_ref);
+  napi_delete_reference(env, job->hasher_ref);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_hasher_write(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "hasherWrite(hasher, fd: number, data: Uint8Array)";
+  if (argc < 3) return throw_type(env, usage);
+  struct hasher *h = get_hasher(env, argv[0]);
+  int32_t fd = -1;
+  bool is_typed = false;
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void *data = NULL;
+  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[2], &tt, &len, &data, NULL, NULL) != napi_ok || tt != napi_uint8_array)
+    return throw_type(env, usage);
+  if (h->done) return throw_errno(env, EINVAL, "hasherWrite", "the digest was taken");
+  if (h->busy) return throw_errno(env, EBUSY, "hasherWrite", NULL);
+  struct hash_write_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  job->h = h;
+  job->fd = fd;
+  job->data = data;
+  job->len = len;
+  h->busy = 1;
+  /* The bytes and the hasher stay alive until the job completes. */
+  napi_create_reference(env, argv[2], 1, &job->data_ref);
+  napi_create_reference(env, argv[0], 1, &job->hasher_ref);
+  return queue_job(env, "wharf:hasherWrite", hash_write_execute, hash_write_complete, job, &job->work, &job->deferred);
+}
+
+static napi_value js_hasher_digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct hasher *h = argc < 1 ? NULL : get_hasher(env, argv[0]);
+  if (!h) return throw_type(env, "hasherDigest(hasher)");
+  if (h->busy) return throw_errno(env, EBUSY, "hasherDigest", NULL);
+  if (h->done) return throw_errno(env, EINVAL, "hasherDigest", "the digest was taken");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(h->ctx, md, &n) != 1) return throw_errno(env, EIO, "EVP_DigestFinal_ex", NULL);
+  h->done = 1;
+  char hex[EVP_MAX_MD_SIZE * 2 + 1];
+  static const char digits[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < n; i++) {
+    hex[2 * i] = digits[md[i] >> 4];
+    hex[2 * i + 1] = digits[md[i] & 15];
+  }
+  hex[2 * n] = 0;
+  napi_value out;
+  napi_create_string_utf8(env, hex, 2 * n, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1107,6 +1259,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"hasherCreate", NULL, js_hasher_create, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"hasherWrite", NULL, js_hasher_write, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"hasherDigest", NULL, js_hasher_digest, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -5,10 +5,11 @@ import { createReadStream } from "node:fs";
 import { link, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from "../oci/index.js";
+import { digestAlgorithm, type Digest, type DigestAlgorithm } from "../oci/index.js";
 import { asWharfError, errnoCode, fsyncDir, sys, wharfError, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { BlobInfo, Expected, Writer } from "./content.js";
 import { DATA_FILE, RECORD_FILE, blobPath, checkDigest, checkExpected, ingestDir, ingestRoot } from "./layout.js";
+import { WriteHash } from "./write-hash.js";
 
 /** What ingest.json holds. */
 export interface IngestRecord {
@@ -51,10 +52,10 @@ export async function readRecord(dir: string): Promise<IngestRecord | undefined>
 }
 
 /** Hashes the first `length` bytes of a file (to resume, or to check against another algorithm). */
-export async function hashFile(path: string, algorithm: DigestAlgorithm, length: number): Promise<Digester> {
-  const digester = new Digester(algorithm);
+export async function hashFile(path: string, algorithm: DigestAlgorithm, length: number): Promise<WriteHash> {
+  const digester = new WriteHash(algorithm);
   if (length === 0) return digester;
-  for await (const chunk of createReadStream(path, { start: 0, end: length - 1 })) digester.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1 << 20 })) await digester.update(chunk as Buffer);
   return digester;
 }
 
@@ -148,7 +149,7 @@ export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
 interface WriterState extends OpenIngest {
   readonly dir: string;
   readonly fh: FileHandle;
-  readonly digester: Digester;
+  readonly digester: WriteHash;
 }
 
 type Phase = "open" | "closed" | "committed" | "discarded";
@@ -212,18 +213,14 @@ export class LocalWriter implements Writer {
       await this.#discard();
       throw wharfError("invalid-argument", `${this.#action("write")}: ${this.#offset + chunk.length} bytes exceed the expected size ${limit}`);
     }
-    let done = 0;
     try {
-      while (done < chunk.length) {
-        const { bytesWritten } = await this.#s.fh.write(chunk, done, chunk.length - done);
-        done += bytesWritten;
-      }
+      // Written and hashed in one job off the main thread.
+      await this.#s.digester.write(this.#s.fh.fd, chunk);
     } catch (e) {
       // Keep data and hash in step: drop whatever part of the chunk made it to disk.
       await this.#s.fh.truncate(this.#offset).catch(() => {});
       throw asWharfError(e, this.#action("write"));
     }
-    this.#s.digester.update(chunk);
     this.#offset += chunk.length;
   }
 

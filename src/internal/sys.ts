@@ -58,7 +58,20 @@ export interface Sys {
   ): Promise<{ pid: number; status: number | null; signal: number | null; timedOut: boolean; stdout: Buffer; stderr: Buffer }>;
   /** A pipe, [read end, write end], both close-on-exec. */
   pipe(): [number, number];
+  /** A streaming hash whose updates run on the thread pool (see hasherWrite). */
+  hasherCreate(algorithm: "sha256" | "sha512"): NativeHasher;
+  /**
+   * On the thread pool: all of `data` written to `fd` (none when fd < 0),
+   * then added to the hash; on a failed write the hash is unchanged. One at
+   * a time per hasher (EBUSY otherwise); `data` must not change meanwhile.
+   */
+  hasherWrite(hasher: NativeHasher, fd: number, data: Uint8Array): Promise<void>;
+  /** The hash's hex digest; the hasher takes no more data. */
+  hasherDigest(hasher: NativeHasher): string;
 }
+
+/** A native hash state (see Sys.hasherCreate). */
+export type NativeHasher = { readonly __brand: "NativeHasher" };
 
 export const MountFlags = {
   RDONLY: 1,

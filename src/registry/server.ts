@@ -276,6 +276,9 @@ export function registryHandler(registry: Registry, options: Omit<ServerOptions,
       res.end();
       return;
     }
+    // Counted before the first await, so that pulls arriving together see each other.
+    const others = pulls++;
+    res.once("close", () => pulls--);
     const info = await registry.blob(repo, digest);
     const range = parseRange(req.headers.range, info.size);
     if (range === "unsatisfiable") {
@@ -283,9 +286,7 @@ export function registryHandler(registry: Registry, options: Omit<ServerOptions,
       throw registryError("RANGE_INVALID", `range ${JSON.stringify(req.headers.range)} is outside the blob's ${info.size} bytes`);
     }
     // Few pulls at once read 1 MiB at a time (twice the rate of small reads); many share memory with the store's smaller reads.
-    const stream = await registry.storage.blobs.reader(digest, range ?? {}, pulls < FEW_PULLS ? { bufferSize: BIG_READ } : {});
-    pulls++;
-    res.once("close", () => pulls--);
+    const stream = await registry.storage.blobs.reader(digest, range ?? {}, others < FEW_PULLS ? { bufferSize: BIG_READ } : {});
     const headers: Record<string, string | number> = { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest, "Accept-Ranges": "bytes", ETag: `"${digest}"` };
     if (range) {
       res.writeHead(206, { ...headers, "Content-Length": range.end - range.start + 1, "Content-Range": `bytes ${range.start}-${range.end}/${info.size}` });
