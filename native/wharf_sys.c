@@ -5,7 +5,8 @@
  * making a network namespace, a sealed copy of a file, a pipe, three jobs for
  * the thread pool (an atomic file write done in one go, reading a process's
  * seccomp programs, and a hash updated together with the write of its bytes)
- * and spawning a program from a thread of its own. Every other function is
+ * and, each from a thread of its own, spawning a program and sending a file
+ * to a socket. Every other function is
  * synchronous; all take plain
  * values and fail with an Error carrying `code` (the errno name) and
  * `syscall`, as Node's fs does, so callers handle both alike.
@@ -37,6 +38,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
+#include <sys/sendfile.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <limits.h>
 
 #define PATH_BUF 4096
 #define NAME_BUF 256
@@ -71,6 +76,9 @@ static const char *errno_name(int e) {
     case ENOTCONN: return "ENOTCONN";
     case ENOMEM: return "ENOMEM";
     case ECANCELED: return "ECANCELED";
+    case ECONNRESET: return "ECONNRESET";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EAGAIN: return "EAGAIN";
     default: return "EUNKNOWN";
   }
 }
@@ -1093,8 +1101,9 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
 
 /* A streaming hash whose updates run on the thread pool, each together with
  * the write of the same bytes: hasherCreate(algorithm) → handle;
- * hasherWrite(handle, fd, data) → Promise<void> writes all of data to fd
- * (fd < 0: none) and then adds it to the hash, so the daemon's main thread
+ * hasherWrite(handle, fd, data) → Promise<void> writes all of data (one
+ * Uint8Array, or up to 256 written in order) to fd (fd < 0: none) and then
+ * adds it to the hash, so the daemon's main thread
  * neither hashes nor waits for the disk; hasherDigest(handle) → hex, once.
  * One update at a time: a second while one runs fails with EBUSY. */
 struct hasher {
@@ -1138,6 +1147,8 @@ static struct hasher *get_hasher(napi_env env, napi_value v) {
   return data;
 }
 
+#define HASH_WRITE_MAX_PARTS 256
+
 struct hash_write_job {
   napi_async_work work;
   napi_deferred deferred;
@@ -1145,8 +1156,8 @@ struct hash_write_job {
   napi_ref hasher_ref;
   struct hasher *h;
   int fd;
-  const char *data;
-  size_t len;
+  int nparts;
+  struct iovec parts[HASH_WRITE_MAX_PARTS];
   int err;
   const char *syscall;
 };
@@ -1154,20 +1165,43 @@ struct hash_write_job {
 static void hash_write_execute(napi_env env, void *arg) {
   (void)env;
   struct hash_write_job *job = arg;
-  size_t off = 0;
-  while (job->fd >= 0 && off < job->len) {
-    ssize_t n = write(job->fd, job->data + off, job->len - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      job->err = errno;
-      job->syscall = "write";
+  if (job->fd >= 0) {
+    /* writev until every part is down, resuming inside a part after a short write. */
+    struct iovec iov[HASH_WRITE_MAX_PARTS];
+    memcpy(iov, job->parts, sizeof(struct iovec) * (size_t)job->nparts);
+    struct iovec *cur = iov;
+    int left = job->nparts;
+    while (left > 0) {
+      if (cur->iov_len == 0) {
+        cur++;
+        left--;
+        continue;
+      }
+      ssize_t n = writev(job->fd, cur, left > IOV_MAX ? IOV_MAX : left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        job->err = errno;
+        job->syscall = "write";
+        return;
+      }
+      size_t done = (size_t)n;
+      while (left > 0 && done >= cur->iov_len) {
+        done -= cur->iov_len;
+        cur++;
+        left--;
+      }
+      if (left > 0) {
+        cur->iov_base = (char *)cur->iov_base + done;
+        cur->iov_len -= done;
+      }
+    }
+  }
+  for (int i = 0; i < job->nparts; i++) {
+    if (EVP_DigestUpdate(job->h->ctx, job->parts[i].iov_base, job->parts[i].iov_len) != 1) {
+      job->err = EIO;
+      job->syscall = "EVP_DigestUpdate";
       return;
     }
-    off += (size_t)n;
-  }
-  if (EVP_DigestUpdate(job->h->ctx, job->data, job->len) != 1) {
-    job->err = EIO;
-    job->syscall = "EVP_DigestUpdate";
   }
 }
 
@@ -1186,31 +1220,56 @@ static void hash_write_complete(napi_env env, napi_status status, void *arg) {
   free(job);
 }
 
-static napi_value js_hasher_write(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  static const char *usage = "hasherWrite(hasher, fd: number, data: Uint8Array)";
-  if (argc < 3) return throw_type(env, usage);
-  struct hasher *h = get_hasher(env, argv[0]);
-  int32_t fd = -1;
+/* One Uint8Array into an iovec; false when v is not one. */
+static bool get_part(napi_env env, napi_value v, struct iovec *part) {
   bool is_typed = false;
   napi_typedarray_type tt;
   size_t len = 0;
   void *data = NULL;
-  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok || napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[2], &tt, &len, &data, NULL, NULL) != napi_ok || tt != napi_uint8_array)
-    return throw_type(env, usage);
-  if (h->done) return throw_errno(env, EINVAL, "hasherWrite", "the digest was taken");
-  if (h->busy) return throw_errno(env, EBUSY, "hasherWrite", NULL);
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed || napi_get_typedarray_info(env, v, &tt, &len, &data, NULL, NULL) != napi_ok || tt != napi_uint8_array) return false;
+  part->iov_base = data;
+  part->iov_len = len;
+  return true;
+}
+
+static napi_value js_hasher_write(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "hasherWrite(hasher, fd: number, data: Uint8Array | Uint8Array[])";
+  if (argc < 3) return throw_type(env, usage);
+  struct hasher *h = get_hasher(env, argv[0]);
+  int32_t fd = -1;
+  if (!h || napi_get_value_int32(env, argv[1], &fd) != napi_ok) return throw_type(env, usage);
   struct hash_write_job *job = calloc(1, sizeof *job);
   if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  bool is_array = false;
+  napi_is_array(env, argv[2], &is_array);
+  bool ok = true;
+  if (is_array) {
+    uint32_t n = 0;
+    ok = napi_get_array_length(env, argv[2], &n) == napi_ok && n <= HASH_WRITE_MAX_PARTS;
+    for (uint32_t i = 0; ok && i < n; i++) {
+      napi_value item;
+      ok = napi_get_element(env, argv[2], i, &item) == napi_ok && get_part(env, item, &job->parts[i]);
+    }
+    job->nparts = (int)n;
+  } else {
+    ok = get_part(env, argv[2], &job->parts[0]);
+    job->nparts = 1;
+  }
+  if (!ok) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  if (h->done || h->busy) {
+    free(job);
+    return h->done ? throw_errno(env, EINVAL, "hasherWrite", "the digest was taken") : throw_errno(env, EBUSY, "hasherWrite", NULL);
+  }
   job->h = h;
   job->fd = fd;
-  job->data = data;
-  job->len = len;
   h->busy = 1;
-  /* The bytes and the hasher stay alive until the job completes. */
+  /* The bytes (the array holds its parts) and the hasher stay alive until the job completes. */
   napi_create_reference(env, argv[2], 1, &job->data_ref);
   napi_create_reference(env, argv[0], 1, &job->hasher_ref);
   return queue_job(env, "wharf:hasherWrite", hash_write_execute, hash_write_complete, job, &job->work, &job->deferred);
@@ -1240,6 +1299,189 @@ static napi_value js_hasher_digest(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* sendFile(socketFd, fileFd, offset, length, idleMs) → [Promise<number>, job]:
+ * the kernel copies `length` bytes of the file from `offset` to the socket
+ * (sendfile: never through the process) on a thread of its own, waiting
+ * for the socket to take more while its peer reads; both descriptors are
+ * duplicated at the call. Fails with ETIMEDOUT when the peer takes nothing
+ * for idleMs, ECANCELED after sendFileCancel(job), ENODATA when the file
+ * ends early. The job handle stays valid however long it is kept. */
+#define SENDFILE_STEP (4u << 20)
+
+struct sendfile_job {
+  napi_deferred deferred;
+  napi_threadsafe_function tsfn;
+  int out;
+  int in;
+  int cancel;
+  off_t offset;
+  size_t length;
+  size_t sent;
+  int idle_ms;
+  int err;
+  const char *syscall;
+  int finished; /* main thread only */
+  int refs;     /* main thread only: the completion and the JS handle */
+};
+
+static void sendfile_unref(struct sendfile_job *job) {
+  if (--job->refs > 0) return;
+  if (job->cancel >= 0) close(job->cancel);
+  free(job);
+}
+
+static void sendfile_handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  sendfile_unref(data);
+}
+
+static int sendfile_cancelled(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, 0) > 0;
+}
+
+static void *sendfile_thread(void *arg) {
+  struct sendfile_job *job = arg;
+  while (job->sent < job->length) {
+    if (sendfile_cancelled(job->cancel)) {
+      job->err = ECANCELED;
+      job->syscall = "sendfile";
+      break;
+    }
+    size_t want = job->length - job->sent;
+    if (want > SENDFILE_STEP) want = SENDFILE_STEP;
+    ssize_t n = sendfile(job->out, job->in, &job->offset, want);
+    if (n > 0) {
+      job->sent += (size_t)n;
+      continue;
+    }
+    if (n == 0) {
+      job->err = ENODATA;
+      job->syscall = "sendfile";
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      job->err = errno;
+      job->syscall = "sendfile";
+      break;
+    }
+    struct pollfd p[2] = {{.fd = job->out, .events = POLLOUT}, {.fd = job->cancel, .events = POLLIN}};
+    int r = poll(p, 2, job->idle_ms > 0 ? job->idle_ms : -1);
+    if (r == 0) {
+      job->err = ETIMEDOUT;
+      job->syscall = "sendfile";
+      break;
+    }
+    if (r < 0 && errno != EINTR) {
+      job->err = errno;
+      job->syscall = "poll";
+      break;
+    }
+    /* Writable, an error to be read by the next sendfile, or a cancel seen at the top. */
+  }
+  close(job->out);
+  close(job->in);
+  napi_threadsafe_function tsfn = job->tsfn;
+  napi_call_threadsafe_function(tsfn, job, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+static void sendfile_done(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  (void)context;
+  struct sendfile_job *job = data;
+  job->finished = 1;
+  if (env != NULL) {
+    if (job->err != 0) {
+      napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, NULL));
+    } else {
+      napi_value n;
+      napi_create_double(env, (double)job->sent, &n);
+      napi_resolve_deferred(env, job->deferred, n);
+    }
+  }
+  sendfile_unref(job);
+}
+
+static napi_value js_send_file(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "sendFile(socketFd: number, fileFd: number, offset: number, length: number, idleMs: number)";
+  int32_t out = -1, in = -1, idle = 0;
+  int64_t offset = -1, length = -1;
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &out) != napi_ok || napi_get_value_int32(env, argv[1], &in) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok || napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &idle) != napi_ok || offset < 0 || length < 0)
+    return throw_type(env, usage);
+  struct sendfile_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  job->out = fcntl(out, F_DUPFD_CLOEXEC, 0);
+  job->in = job->out < 0 ? -1 : fcntl(in, F_DUPFD_CLOEXEC, 0);
+  job->cancel = job->in < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (job->cancel < 0) {
+    int e = errno;
+    if (job->out >= 0) close(job->out);
+    if (job->in >= 0) close(job->in);
+    free(job);
+    return throw_errno(env, e, "dup", NULL);
+  }
+  job->offset = (off_t)offset;
+  job->length = (size_t)length;
+  job->idle_ms = idle;
+  job->refs = 2;
+  napi_value promise, name, handle, pair;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "wharf:sendFile", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, sendfile_done, &job->tsfn) != napi_ok) {
+    close(job->out);
+    close(job->in);
+    close(job->cancel);
+    free(job);
+    return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
+  }
+  pthread_attr_t pa;
+  pthread_attr_init(&pa);
+  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&pa, 128 * 1024);
+  pthread_t thread;
+  int e = pthread_create(&thread, &pa, sendfile_thread, job);
+  pthread_attr_destroy(&pa);
+  if (e != 0) {
+    napi_release_threadsafe_function(job->tsfn, napi_tsfn_abort);
+    close(job->out);
+    close(job->in);
+    close(job->cancel);
+    free(job);
+    return throw_errno(env, e, "pthread_create", NULL);
+  }
+  napi_create_external(env, job, sendfile_handle_finalize, NULL, &handle);
+  napi_create_array_with_length(env, 2, &pair);
+  napi_set_element(env, pair, 0, promise);
+  napi_set_element(env, pair, 1, handle);
+  return pair;
+}
+
+static napi_value js_send_file_cancel(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t;
+  void *data = NULL;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &data) != napi_ok)
+    return throw_type(env, "sendFileCancel(job)");
+  struct sendfile_job *job = data;
+  if (!job->finished) {
+    uint64_t one = 1;
+    ssize_t n = write(job->cancel, &one, sizeof one);
+    (void)n;
+  }
+  return undefined(env);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1262,6 +1504,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"hasherCreate", NULL, js_hasher_create, NULL, NULL, NULL, napi_enumerable, NULL},
     {"hasherWrite", NULL, js_hasher_write, NULL, NULL, NULL, napi_enumerable, NULL},
     {"hasherDigest", NULL, js_hasher_digest, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sendFile", NULL, js_send_file, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sendFileCancel", NULL, js_send_file_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

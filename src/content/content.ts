@@ -11,6 +11,7 @@
 //
 // Helpers take the narrowest role they need: a reader takes a Provider, an
 // import takes an Ingester.
+import type { FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Digest } from "../oci/index.js";
 
@@ -41,13 +42,30 @@ export interface Provider {
   readAll(digest: Digest, maxBytes: number): Promise<Buffer>;
 }
 
+/**
+ * A provider whose blobs are local files, which the kernel can send to a
+ * socket without the bytes passing through the process.
+ */
+export interface FileProvider {
+  /** The blob's file, open for reading, and its size; the caller closes it. Throws not-found. */
+  openFile(digest: Digest): Promise<{ readonly handle: FileHandle; readonly size: number }>;
+}
+
+export function isFileProvider(p: object): p is FileProvider {
+  return typeof (p as Partial<FileProvider>).openFile === "function";
+}
+
 /** An in-progress write. Exactly one caller owns a Writer at a time. */
 export interface Writer {
   readonly ref: string;
   /** Bytes already written (resume point). */
   readonly offset: number;
-  /** Appends bytes; fails at once (invalid-argument) when they exceed the expected size. */
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Appends bytes: one chunk, or several (at most 256) in order as one write.
+   * Fails at once (invalid-argument) when they exceed the expected size. The
+   * bytes must not change until the write settles.
+   */
+  write(chunk: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /**
    * Verifies size and digest (against `expected` given here or at open),
    * then makes the blob visible. A mismatch discards the ingest and throws

@@ -6,10 +6,10 @@ import { link, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle 
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from "../oci/index.js";
-import { asWharfError, errnoCode, fsyncDir, sys, wharfError, writeJsonAtomic, type Logger } from "../internal/index.js";
+import { asWharfError, errnoCode, fsyncDir, isKind, sys, wharfError, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { BlobInfo, Expected, Writer } from "./content.js";
 import { DATA_FILE, RECORD_FILE, blobPath, checkDigest, checkExpected, ingestDir, ingestRoot } from "./layout.js";
-import { WriteHash } from "./write-hash.js";
+import { MAX_WRITE_PARTS, WriteHash, chunkLength } from "./write-hash.js";
 
 /** What ingest.json holds. */
 export interface IngestRecord {
@@ -62,13 +62,16 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm, length:
 /**
  * Creates the ingest directory whole: record and empty data are written in a
  * temp dir that is then renamed into place, so an ingest dir without a record
- * never exists.
+ * never exists while the machine runs. Nothing is synced: an ingest becomes
+ * durable only as the blob its commit publishes (data fsync, rename,
+ * directory fsync). A power loss may take a fresh ingest, or leave its
+ * record torn; openIngest then starts it over.
  */
 async function createIngest(root: string, dir: string, record: IngestRecord): Promise<void> {
   const tmp = join(ingestRoot(root), `.${basename(dir)}.${randomBytes(6).toString("hex")}.tmp`);
   await mkdir(tmp);
   try {
-    await writeJsonAtomic(join(tmp, RECORD_FILE), recordToJson(record));
+    await writeJsonAtomic(join(tmp, RECORD_FILE), recordToJson(record), { durable: false });
     const fh = await open(join(tmp, DATA_FILE), "wx", 0o644);
     await fh.close();
     await rename(tmp, dir);
@@ -76,7 +79,6 @@ async function createIngest(root: string, dir: string, record: IngestRecord): Pr
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  await fsyncDir(ingestRoot(root));
 }
 
 function sameExpected(a: Expected, b: Expected): boolean {
@@ -101,7 +103,15 @@ export interface OpenIngest {
 export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
   const action = `open ingest ${JSON.stringify(o.ref)}`;
   const dir = ingestDir(o.root, o.ref);
-  let record = await readRecord(dir);
+  let record: IngestRecord | undefined;
+  try {
+    record = await readRecord(dir);
+  } catch (e) {
+    if (!isKind(e, "data-corrupt")) throw e;
+    // A record torn by a power loss: the bytes cannot be trusted to resume from.
+    o.logger.warn("restart ingest: its record is unreadable", { ref: o.ref, error: e.message });
+    await rm(dir, { recursive: true, force: true });
+  }
   if (record && record.ref !== o.ref) throw wharfError("internal", `${action}: directory ${dir} holds ref ${JSON.stringify(record.ref)}`);
   let expected = record?.expected ?? {};
   if (o.expected.digest !== undefined || o.expected.size !== undefined) {
@@ -115,6 +125,8 @@ export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
   }
   if (!record) {
     record = { ref: o.ref, expected, startedAt: new Date() };
+    // What a power loss may leave of an earlier one: a directory without its record.
+    await rm(dir, { recursive: true, force: true });
     await createIngest(o.root, dir, record);
   } else if (!sameExpected(record.expected, expected)) {
     record = { ...record, expected };
@@ -172,7 +184,7 @@ export class LocalWriter implements Writer {
     return this.#offset;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array | readonly Uint8Array[]): Promise<void> {
     return this.#serial(() => this.#write(chunk));
   }
 
@@ -206,12 +218,14 @@ export class LocalWriter implements Writer {
     if (this.#phase !== "open") throw wharfError("precondition", `${this.#action(verb)}: the writer is ${this.#phase}`);
   }
 
-  async #write(chunk: Uint8Array): Promise<void> {
+  async #write(chunk: Uint8Array | readonly Uint8Array[]): Promise<void> {
     this.#requireOpen("write");
+    const length = chunkLength(chunk);
+    if (Array.isArray(chunk) && chunk.length > MAX_WRITE_PARTS) throw wharfError("invalid-argument", `${this.#action("write")}: ${chunk.length} parts in one write, at most ${MAX_WRITE_PARTS}`);
     const limit = this.#s.expected.size;
-    if (limit !== undefined && this.#offset + chunk.length > limit) {
+    if (limit !== undefined && this.#offset + length > limit) {
       await this.#discard();
-      throw wharfError("invalid-argument", `${this.#action("write")}: ${this.#offset + chunk.length} bytes exceed the expected size ${limit}`);
+      throw wharfError("invalid-argument", `${this.#action("write")}: ${this.#offset + length} bytes exceed the expected size ${limit}`);
     }
     try {
       // Written and hashed in one job off the main thread.
@@ -221,7 +235,7 @@ export class LocalWriter implements Writer {
       await this.#s.fh.truncate(this.#offset).catch(() => {});
       throw asWharfError(e, this.#action("write"));
     }
-    this.#offset += chunk.length;
+    this.#offset += length;
   }
 
   async #commit(given: Expected | undefined): Promise<BlobInfo> {

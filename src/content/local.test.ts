@@ -35,6 +35,26 @@ describe("LocalStore on disk", () => {
     assert.deepEqual(await readdir(join(root, "ingest")), []);
   });
 
+  it("starts over an ingest whose record a power loss tore, or whose directory lost its record", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    for (const damage of ["torn", "missing"] as const) {
+      const ref = `ref-${damage}`;
+      const w = await store.writer(ref);
+      await w.write(Buffer.from("half of it"));
+      await w.close();
+      const dir = ingestDir(root, ref);
+      if (damage === "torn") await writeFile(join(dir, "ingest.json"), "");
+      else await rm(join(dir, "ingest.json"));
+      const again = await store.writer(ref);
+      assert.equal(again.offset, 0, "nothing of the damaged ingest is resumed");
+      await again.write(Buffer.from("whole"));
+      const { digest } = await again.commit();
+      assert.equal(digest, digestOf("whole"));
+    }
+  });
+
   it("names ingest dirs by a hash of the ref, so refs cannot escape the store", async (t) => {
     const root = await tempRoot();
     t.after(() => rm(root, { recursive: true, force: true }));

@@ -1,12 +1,12 @@
 // content/local: the content store on a local filesystem (layout in layout.ts).
 // Reads go straight to committed blob files; writes go through ingests
 // (ingest.ts), one writer per ref at a time.
-import { mkdir, open, readdir, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isDigest, type Digest } from "../oci/index.js";
 import { KeyedMutex, asWharfError, errnoCode, fsyncDir, nullLogger, wharfError, type Logger } from "../internal/index.js";
-import type { BlobInfo, Expected, IngestStatus, ReaderOptions, Store, Writer } from "./content.js";
+import type { BlobInfo, Expected, FileProvider, IngestStatus, ReaderOptions, Store, Writer } from "./content.js";
 import { DATA_FILE, blobPath, blobsDir, checkDigest, checkExpected, checkRef, checkSize, ingestDir, ingestRoot } from "./layout.js";
 import { openIngest, readRecord } from "./ingest.js";
 
@@ -34,7 +34,7 @@ function notFound(digest: Digest, action: string, cause: unknown): never {
   throw asWharfError(cause, action);
 }
 
-export class LocalStore implements Store {
+export class LocalStore implements Store, FileProvider {
   readonly root: string;
   readonly #logger: Logger;
   readonly #locks = new KeyedMutex();
@@ -95,6 +95,23 @@ export class LocalStore implements Store {
     const size = options.bufferSize ?? this.#readBufferSize;
     const buffer = size === undefined ? {} : { highWaterMark: size };
     return fh.createReadStream(end === undefined ? { start, ...buffer } : { start, end, ...buffer });
+  }
+
+  async openFile(digest: Digest): Promise<{ handle: FileHandle; size: number }> {
+    const action = `read blob ${JSON.stringify(digest)}`;
+    const d = checkDigest(digest, action);
+    let handle;
+    try {
+      handle = await open(blobPath(this.root, d), "r");
+    } catch (e) {
+      return notFound(d, action, e);
+    }
+    try {
+      return { handle, size: (await handle.stat()).size };
+    } catch (e) {
+      await handle.close();
+      throw asWharfError(e, action);
+    }
   }
 
   async readAll(digest: Digest, maxBytes: number): Promise<Buffer> {

@@ -19,10 +19,14 @@ test("WriteHash: appends every chunk to the file and hashes the same bytes (sha2
         await h.write(fh.fd, chunk);
         ref.update(chunk);
       }
+      // Several parts in one write: in order, as one.
+      const parts = [randomBytes(7), Buffer.alloc(0), randomBytes(70_000), randomBytes(1)];
+      await h.write(fh.fd, parts);
+      for (const p of parts) ref.update(p);
       await fh.close();
       const want = `${algorithm}:${ref.digest("hex")}`;
       assert.equal(h.digest(), want);
-      assert.equal(h.size, 1 + 4096 + (1 << 20) + 333_333);
+      assert.equal(h.size, 1 + 4096 + (1 << 20) + 333_333 + 70_008);
       assert.equal(`${algorithm}:${createHash(algorithm).update(await readFile(path)).digest("hex")}`, want);
     }
   } finally {

@@ -5,6 +5,16 @@
 import { sys, type NativeHasher } from "../internal/index.js";
 import type { Digest, DigestAlgorithm } from "../oci/index.js";
 
+/** The most parts one write takes. */
+export const MAX_WRITE_PARTS = 256;
+
+export function chunkLength(chunk: Uint8Array | readonly Uint8Array[]): number {
+  if (!Array.isArray(chunk)) return (chunk as Uint8Array).length;
+  let n = 0;
+  for (const c of chunk as readonly Uint8Array[]) n += c.length;
+  return n;
+}
+
 export class WriteHash {
   readonly algorithm: DigestAlgorithm;
   #hasher: NativeHasher;
@@ -16,14 +26,14 @@ export class WriteHash {
   }
 
   /**
-   * Appends `chunk` to the file open at `fd` (opened for appending) and adds
+   * Appends `chunk` (or its parts, in order, at most MAX_WRITE_PARTS) to the file open at `fd` (opened for appending) and adds
    * it to the hash. On a failed write the hash is unchanged: the caller cuts
    * the file back to `size`. One call at a time; `chunk` must not change
    * until it settles.
    */
-  async write(fd: number, chunk: Uint8Array): Promise<void> {
+  async write(fd: number, chunk: Uint8Array | readonly Uint8Array[]): Promise<void> {
     await sys().hasherWrite(this.#hasher, fd, chunk);
-    this.#size += chunk.length;
+    this.#size += chunkLength(chunk);
   }
 
   /** Adds `chunk` to the hash only. */

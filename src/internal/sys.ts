@@ -61,14 +61,29 @@ export interface Sys {
   /** A streaming hash whose updates run on the thread pool (see hasherWrite). */
   hasherCreate(algorithm: "sha256" | "sha512"): NativeHasher;
   /**
-   * On the thread pool: all of `data` written to `fd` (none when fd < 0),
+   * On the thread pool: all of `data` (one array, or up to 256 in order)
+   * written to `fd` (none when fd < 0),
    * then added to the hash; on a failed write the hash is unchanged. One at
    * a time per hasher (EBUSY otherwise); `data` must not change meanwhile.
    */
-  hasherWrite(hasher: NativeHasher, fd: number, data: Uint8Array): Promise<void>;
+  hasherWrite(hasher: NativeHasher, fd: number, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** The hash's hex digest; the hasher takes no more data. */
   hasherDigest(hasher: NativeHasher): string;
+  /**
+   * From a thread of its own, `length` bytes of the file at `fileFd` from
+   * `offset` sent to the (non-blocking) socket at `socketFd` by sendfile,
+   * waiting while the peer reads; both are duplicated at the call. The
+   * promise resolves with the bytes sent, or rejects: ETIMEDOUT when the
+   * peer took nothing for `idleMs`, ECANCELED after sendFileCancel,
+   * ENODATA when the file ended early, else the socket's error.
+   */
+  sendFile(socketFd: number, fileFd: number, offset: number, length: number, idleMs: number): [Promise<number>, SendFileJob];
+  /** Stops a sendFile that is still under way (no-op once it ended). */
+  sendFileCancel(job: SendFileJob): void;
 }
+
+/** A running sendFile (see Sys.sendFile). */
+export type SendFileJob = { readonly __brand: "SendFileJob" };
 
 /** A native hash state (see Sys.hasherCreate). */
 export type NativeHasher = { readonly __brand: "NativeHasher" };

@@ -6,7 +6,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import { pipeline } from "node:stream/promises";
 import { MediaType, type Digest } from "../oci/index.js";
-import { errnoCode, nullLogger, type Logger } from "../internal/index.js";
+import { isFileProvider, type FileProvider } from "../content/index.js";
+import { errnoCode, nullLogger, sys, type Logger } from "../internal/index.js";
 import { openAuthorizer, type Access, type Authorizer } from "./auth.js";
 import { errorResponse, registryError } from "./errors.js";
 import { parseManifestReference, parseRepositoryName, parseRequestDigest, type ManifestReference, type RepositoryName } from "./names.js";
@@ -183,6 +184,63 @@ function rangeHeader(offset: number): string {
   return `0-${Math.max(0, offset - 1)}`;
 }
 
+/** The descriptor of a plain TCP or unix socket the kernel may send a file to; undefined under TLS. */
+function socketFd(req: IncomingMessage): number | undefined {
+  const socket = req.socket as typeof req.socket & { encrypted?: boolean; _handle?: { fd?: unknown } };
+  if (socket.encrypted) return undefined;
+  const fd = socket._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : undefined;
+}
+
+/** A peer that takes no byte of a blob for this long is dropped. */
+const SEND_IDLE_MS = 120_000;
+
+/**
+ * Sends a blob's bytes with sendfile: the headers go out through the
+ * response, then the kernel copies the file to the socket (no read into the
+ * process, no main-thread work), and the response ends with no body of its
+ * own. A peer that goes away, or a response closed meanwhile, stops it.
+ */
+async function sendBlobFile(store: FileProvider, digest: Digest, range: { start: number; end: number }, fd: number, head: () => void, res: ServerResponse): Promise<void> {
+  const { handle } = await store.openFile(digest);
+  try {
+    head();
+    res.flushHeaders();
+    const socket = res.socket;
+    if (!socket) return;
+    // The kernel's bytes must follow the headers: wait until the socket took them.
+    if (socket.writableLength > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          resolve();
+        };
+        socket.on("drain", done);
+        socket.on("close", done);
+      });
+    }
+    if (res.destroyed || socket.destroyed) return;
+    const length = range.end - range.start + 1;
+    const [sent, job] = sys().sendFile(fd, handle.fd, range.start, length, SEND_IDLE_MS);
+    const stop = () => sys().sendFileCancel(job);
+    res.once("close", stop);
+    try {
+      await sent;
+    } catch (e) {
+      // The bytes promised by Content-Length cannot all come: the connection must end.
+      res.destroy();
+      if (["EPIPE", "ECONNRESET", "ECANCELED", "ETIMEDOUT"].includes(errnoCode(e) ?? "")) return;
+      throw e;
+    } finally {
+      res.off("close", stop);
+    }
+    res.end();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The request handler: usable on any http.Server (the daemon mounts it on its own listener). */
 export function registryHandler(registry: Registry, options: Omit<ServerOptions, "tls"> = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const authorizer = options.authorizer ?? openAuthorizer;
@@ -285,14 +343,20 @@ export function registryHandler(registry: Registry, options: Omit<ServerOptions,
       res.setHeader("Content-Range", `bytes */${info.size}`);
       throw registryError("RANGE_INVALID", `range ${JSON.stringify(req.headers.range)} is outside the blob's ${info.size} bytes`);
     }
-    // Few pulls at once read 1 MiB at a time (twice the rate of small reads); many share memory with the store's smaller reads.
-    const stream = await registry.storage.blobs.reader(digest, range ?? {}, others < FEW_PULLS ? { bufferSize: BIG_READ } : {});
     const headers: Record<string, string | number> = { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest, "Accept-Ranges": "bytes", ETag: `"${digest}"` };
-    if (range) {
-      res.writeHead(206, { ...headers, "Content-Length": range.end - range.start + 1, "Content-Range": `bytes ${range.start}-${range.end}/${info.size}` });
-    } else {
-      res.writeHead(200, { ...headers, "Content-Length": info.size });
+    const head = () => {
+      if (range) res.writeHead(206, { ...headers, "Content-Length": range.end - range.start + 1, "Content-Range": `bytes ${range.start}-${range.end}/${info.size}` });
+      else res.writeHead(200, { ...headers, "Content-Length": info.size });
+    };
+    const store = registry.storage.blobs;
+    const fd = socketFd(req);
+    if (fd !== undefined && isFileProvider(store)) {
+      await sendBlobFile(store, digest, range ?? { start: 0, end: info.size - 1 }, fd, head, res);
+      return;
     }
+    // Few pulls at once read 1 MiB at a time (twice the rate of small reads); many share memory with the store's smaller reads.
+    const stream = await store.reader(digest, range ?? {}, others < FEW_PULLS ? { bufferSize: BIG_READ } : {});
+    head();
     await pipeline(stream, res);
   };
 
