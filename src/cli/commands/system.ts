@@ -1,5 +1,6 @@
 // System commands: version, info and system df, printed as docker prints them.
 import { readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DiskUsageResponse, ImageSummary, SystemInfo, SystemVersion } from "../../api/wire.js";
 import { API_VERSION } from "../../api/wire.js";
@@ -10,16 +11,18 @@ import { BASIC_FUNCTIONS, StructValue, Template, TemplateError, type TemplateObj
 import { ansic, bytesSize, humanSize, tabwrite } from "../units.js";
 import { daemonMessage, FORMAT_HELP, imageRow, INSPECT_FORMAT_HELP } from "./images.js";
 
-const PACKAGE_JSON = new URL("../../../../package.json", import.meta.url);
-
-/** The CLI's own version, from package.json. */
+/** The CLI's own version, from the project's package.json: the first one above this module (compiled or bundled). */
 export function clientVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(PACKAGE_JSON, "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "unknown";
-  } catch {
-    return "unknown";
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "wharf") return typeof pkg.version === "string" ? pkg.version : "unknown";
+    } catch {
+      // not here
+    }
   }
+  return "unknown";
 }
 
 function buildTime(): string {
