@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot, startDockerd, startWharfd, type Daemon } from "../test/support/daemons.js";
 import { startRegistry, type Registry } from "../test/support/registry.js";
-import { median } from "./support.js";
+import { dropCaches, median, snapshotsSettled } from "./support.js";
 
 const { values } = parseArgs({ options: { rootfs: { type: "string" }, runs: { type: "string", default: "3" } } });
 if (!values.rootfs) throw new Error("--rootfs <debian rootfs tar> is required (bench/run.sh makes one)");
@@ -86,6 +86,8 @@ async function main(): Promise<void> {
       const pulled = `${name(sides.docker)}`;
       for (const side of order(i)) {
         for (const image of docker(side.d, ["images", "-q"]).split("\n").filter((x) => x)) spawnSync("docker", ["rmi", "-f", image], { env: side.d.env });
+        await snapshotsSettled(wharfd.root);
+        dropCaches();
         side.r.pull.push(await stream(side.d, "POST", `/images/create?fromImage=${encodeURIComponent(pulled)}&tag=${i}`));
       }
       for (const side of order(i)) side.r.present.push(await stream(side.d, "POST", `/images/create?fromImage=${encodeURIComponent(pulled)}&tag=${i}`));

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot, startDockerd, startWharfd, type Daemon } from "../test/support/daemons.js";
-import { timed, median } from "./support.js";
+import { dropCaches, median, snapshotsSettled, timed } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -84,6 +84,12 @@ interface Side {
   idleRssKb: number;
 }
 
+/** Before a timed step that creates files: no deletion of either daemon still under way, and the kernel's caches dropped (bench/support.ts). */
+async function settle(sides: { name: string; d: Daemon }[]): Promise<void> {
+  for (const { name, d } of sides) if (name === "wharf") await snapshotsSettled(d.root);
+  dropCaches();
+}
+
 /**
  * Both daemons run at once and every measure alternates between them run by
  * run (wharf first on even runs, docker first on odd ones), so that a drift in
@@ -95,7 +101,12 @@ async function benchBoth(sides: { name: string; d: Daemon; side: Side }[], work:
   await new Promise((r) => setTimeout(r, 2000));
   for (const s of sides) s.side.idleRssKb = daemonRss(s.d);
   const archive = (name: string) => join(work, `${name}-debian.tar`);
-  for (let i = 0; i < RUNS; i++) for (const { d, side } of ordered(i)) side.import.push(timed(() => docker(d, ["import", rootfs, `bench/debian:${i}`])));
+  for (let i = 0; i < RUNS; i++) {
+    for (const { d, side } of ordered(i)) {
+      await settle(sides);
+      side.import.push(timed(() => docker(d, ["import", rootfs, `bench/debian:${i}`])));
+    }
+  }
   for (const { d } of sides) for (let i = 1; i < RUNS; i++) docker(d, ["rmi", `bench/debian:${i}`]);
   for (let i = 0; i < RUNS; i++) {
     for (const { name, d, side } of ordered(i)) {
@@ -106,6 +117,7 @@ async function benchBoth(sides: { name: string; d: Daemon; side: Side }[], work:
   for (let i = 0; i < RUNS; i++) {
     for (const { name, d, side } of ordered(i)) {
       docker(d, ["rmi", "bench/debian:0"]);
+      await settle(sides);
       side.load.push(timed(() => docker(d, ["load", "-q", "-i", archive(name)])));
     }
   }
