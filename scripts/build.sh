@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the native addon and the exec helper (when missing or changed), compiles TypeScript to dist/ and bundles the CLI.
+# Builds the native addon and the exec helper (when missing or changed), compiles TypeScript to dist/ and bundles the CLI and the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/Release/wharf_sys.node ] || [ native/wharf_sys.c -nt build/Release/wharf_sys.node ] ||
@@ -11,4 +11,7 @@ npx --no-install tsc -p .
 # The CLI as one file (bin/wharf.js runs it, with V8's code cache beside it).
 npx --no-install esbuild dist/src/cli/main.js --bundle --platform=node --format=cjs --target=node20 --outfile=dist/cli.cjs \
   --define:import.meta.url=__wharf_bundle_url --banner:js='const __wharf_bundle_url = require("node:url").pathToFileURL(__filename).href;' --log-level=warning
+# The daemon as one ES module (bin/wharfd runs it); its worker scripts stay in dist/src.
+npx --no-install esbuild dist/src/daemon/main.js --bundle --platform=node --format=esm --target=node20 --outfile=dist/wharfd.mjs \
+  --banner:js='import { createRequire as __wharf_require } from "node:module"; const require = __wharf_require(import.meta.url);' --log-level=warning
 chmod +x bin/wharf bin/wharf.js bin/wharfd

@@ -14,7 +14,7 @@ import { readdir } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { Digester, type Digest } from "../oci/index.js";
-import { asWharfError, errorChain, wharfError, WharfError } from "../internal/index.js";
+import { asWharfError, errorChain, wharfError, WharfError, workerScript } from "../internal/index.js";
 import type { ApplyOptions, ApplyResult } from "./archive.js";
 import type { ToMain, ToWorker, WorkerConfig } from "./apply-protocol.js";
 import { decompress } from "./compression.js";
@@ -67,7 +67,7 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     identity: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: currentUmask() },
     hashInWorker: tuning.hashInWorker,
   };
-  const worker = new Worker(new URL("./apply-worker.js", import.meta.url), { workerData: config });
+  const worker = new Worker(workerScript(import.meta.url, "archive/apply-worker.js"), { workerData: config });
   // A failure stops the reading too, even while it waits for the source.
   const run = new WorkerRun(worker, () => source.destroy());
   const onAbort = () => run.fail(wharfError("cancelled", `apply layer to ${JSON.stringify(dir)}: cancelled`));

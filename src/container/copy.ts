@@ -10,8 +10,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import { fileURLToPath } from "node:url";
-import { wharfError } from "../internal/index.js";
+import { wharfError, workerScript } from "../internal/index.js";
 import { mountsUsing, type Snapshotter } from "../snapshot/index.js";
 import type { ContainerEngine } from "./engine.js";
 import type { PathStat, WorkerHeader, WorkerOp, WorkerRequest, WorkerRoot } from "./copy-protocol.js";
@@ -19,7 +18,6 @@ import type { ContainerRecord } from "./types.js";
 
 export type { PathStat } from "./copy-protocol.js";
 
-const WORKER = fileURLToPath(new URL("./copy-worker.js", import.meta.url));
 const HEADER_MAX = 64 * 1024;
 
 interface Started {
@@ -90,7 +88,7 @@ export class ContainerFiles {
     const r = this.engine.get(nameOrId);
     const { root, cleanup } = await this.#root(r, purpose);
     const request: WorkerRequest & { container: string } = { ...op, root, container: nameOrId };
-    const argv = [WORKER, JSON.stringify(request)];
+    const argv = [workerScript(import.meta.url, "container/copy-worker.js"), JSON.stringify(request)];
     const child =
       root.kind === "mount"
         ? spawn("unshare", ["--mount", "--propagation", "private", process.execPath, ...argv], { stdio: ["pipe", "pipe", "pipe"] })

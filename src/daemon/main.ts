@@ -1,14 +1,18 @@
 // wharfd's entry: parse the command line, start the engine, stop it cleanly
 // on SIGTERM or SIGINT. Logs are JSON lines on stderr.
 import { readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { errorChain, jsonLogger } from "../internal/index.js";
+import { errorChain, installedFile, jsonLogger } from "../internal/index.js";
 import { parseDaemonArgs, USAGE, type Invocation } from "./config.js";
 import type { BuildInfo } from "./daemon.js";
 
-/** dist/src/daemon/main.js → the project root. */
-const projectRoot = fileURLToPath(new URL("../../../", import.meta.url));
+/** The project root: the directory above dist/ (this module's own file, or the daemon's bundle, is in it). */
+function projectRoot(): string {
+  const pkg = installedFile(import.meta.url, "package.json");
+  if (pkg === undefined) throw new Error("package.json not found above the daemon's files");
+  return dirname(pkg);
+}
 
 /** The commit the build came from, read from .git without running git; "" when unknown. */
 export async function readGitCommit(root: string): Promise<string> {
@@ -26,7 +30,7 @@ export async function readGitCommit(root: string): Promise<string> {
   }
 }
 
-export async function buildInfo(root = projectRoot): Promise<BuildInfo> {
+export async function buildInfo(root = projectRoot()): Promise<BuildInfo> {
   const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version?: unknown };
   const built = await stat(fileURLToPath(import.meta.url)).catch(() => undefined);
   return {

@@ -105,16 +105,36 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 
+/**
+ * One of wharf's own files, by its path from the project root (`build/Release/wharf-exec`,
+ * `dist/src/archive/apply-worker.js` is found as `src/archive/apply-worker.js`): looked up from the
+ * directory of `fromUrl` upwards, so it is found alike from a module's own file in dist/ and from
+ * the daemon's bundle (dist/wharfd.mjs).
+ */
+export function installedFile(fromUrl: string, relative: string): string | undefined {
+  let dir = dirname(fileURLToPath(fromUrl));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return undefined;
+}
+
 /** A file the native build made (`build/Release/<name>`): the addon, or the exec helper. */
 export function nativeFile(name: string): string {
-  // dist/src/internal/sys.js or src/internal/sys.ts → the project root holds build/.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, "build", "Release", name);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error(`native build/Release/${name} not found: run \`npm run build\``);
+  const found = installedFile(import.meta.url, join("build", "Release", name));
+  if (found === undefined) throw new Error(`native build/Release/${name} not found: run \`npm run build\``);
+  return found;
+}
+
+/** A module's worker or helper script beside it in dist/src (`archive/apply-worker.js`). */
+export function workerScript(fromUrl: string, relative: string): string {
+  const found = installedFile(fromUrl, join("src", relative));
+  if (found === undefined) throw new Error(`dist/src/${relative} not found: run \`npm run build\``);
+  return found;
 }
 
 function findAddon(): string {
