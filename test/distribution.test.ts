@@ -112,6 +112,28 @@ test("pull stores the image with its layers unpacked and its repo digest; a seco
   assert.ok(again.some((m) => m.status === `Status: Image is up to date for ${r.host}/team/app:v1`));
 });
 
+test("a registry's hosts.toml mirror serves the whole pull (manifest and layers) while the registry itself is down", async (t) => {
+  const e = await engine(t);
+  const mirror = await registry(t);
+  const img = mirror.addImage("team/app", "v1", [await layerTar({ "etc/hostname": "mirrored\n" }, 200_000)]);
+  // A loopback port nothing listens on: the registry the name points at is unreachable.
+  const { createServer } = await import("node:net");
+  const closed = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as import("node:net").AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+  const upstream = `127.0.0.1:${closed}`;
+  await mkdir(join(e.root, "certs.d", upstream), { recursive: true });
+  await writeFile(join(e.root, "certs.d", upstream, "hosts.toml"), `[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+  const [pulled] = await e.distribution.pull(`${upstream}/team/app:v1`, { progress: () => {} });
+  assert.equal(pulled!.digest, img.manifest);
+  const view = await e.images.get(`${upstream}/team/app:v1`);
+  assert.deepEqual(view.digests.map((d) => d.digest), [img.manifest]);
+  assert.ok(mirror.seen.some((s) => s.url.startsWith(`/v2/team/app/blobs/${img.layers[0]!.digest}`) && s.url.endsWith(`?ns=${encodeURIComponent(upstream)}`)));
+});
+
 test("ten concurrent pulls of one image download and unpack each layer once", async (t) => {
   const e = await engine(t);
   const r = await registry(t);

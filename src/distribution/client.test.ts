@@ -310,3 +310,105 @@ test("a registry's CA from certs.d verifies its certificate; without it the conn
   assert.match(m.digest, /^sha256:/);
   assert.equal(trusting.repository(r.host, "secure", { purpose: "pull" }).endpoint.scheme, "https");
 });
+
+async function hostsDir(t: TestContext, registryDomain: string, toml: string): Promise<string> {
+  const { mkdtemp, mkdir, rm, writeFile } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = await mkdtemp(join(tmpdir(), "wharf-hosts-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, registryDomain));
+  await writeFile(join(dir, registryDomain, "hosts.toml"), toml);
+  return dir;
+}
+
+test("a registry's hosts.toml names its mirrors (in order, pull only) and its server", async (t) => {
+  const dir = await hostsDir(
+    t,
+    "ghcr.io",
+    `server = "https://ghcr.io"
+
+[host."https://mirror-a.example"]
+  capabilities = ["pull", "resolve"]
+
+[host."http://mirror-b.example:5000"]
+  capabilities = ["pull"]
+  skip_verify = true
+  ca = "b.crt"
+
+[host."https://push-only.example"]
+  capabilities = ["push"]
+`,
+  );
+  const hosts = new RegistryHosts({ certsDir: dir });
+  const pull = hosts.endpoints("ghcr.io", "pull");
+  assert.deepEqual(
+    pull.map((e) => [e.scheme, e.host, e.mirror, e.resolve, e.skipVerify]),
+    [
+      ["https", "mirror-a.example", true, true, false],
+      ["http", "mirror-b.example:5000", true, false, true],
+      ["https", "ghcr.io", false, true, false],
+    ],
+  );
+  assert.equal(pull[1]!.namespace, "ghcr.io");
+  assert.deepEqual(pull[1]!.ca, [`${dir}/ghcr.io/b.crt`]);
+  assert.deepEqual(hosts.endpoints("ghcr.io", "push").map((e) => e.host), ["ghcr.io"]);
+  // Other registries are untouched.
+  assert.deepEqual(hosts.endpoints("quay.io", "pull").map((e) => e.host), ["quay.io"]);
+});
+
+test("a malformed hosts.toml fails the pull with a one-line error naming the file", async (t) => {
+  const bad: [string, RegExp][] = [
+    ['server = "https://x"\n[host', /invalid registry hosts file .*hosts\.toml: /],
+    ['[host."https://m.example"]\n  capabilities = ["pull", "fly"]\n', /capabilities must be a list of "pull", "resolve", "push"/],
+    ['[host."https://m.example/some/path"]\n', /expected http\(s\):\/\/host\[:port\] without path/],
+    ['[host."https://m.example"]\n  skip_verify = "yes"\n', /skip_verify must be true or false/],
+    ['[host."https://m.example"]\n  override_path = true\n', /unknown key "override_path"/],
+    ['mirrors = ["https://m.example"]\n', /unknown key "mirrors"/],
+  ];
+  for (const [toml, error] of bad) {
+    const hosts = new RegistryHosts({ certsDir: await hostsDir(t, "reg.example", toml) });
+    assert.throws(
+      () => hosts.endpoints("reg.example", "pull"),
+      (e: unknown) => isKind(e, "invalid-argument") && error.test((e as Error).message) && !(e as Error).message.includes("\n"),
+      toml,
+    );
+  }
+});
+
+test("a pull from any registry is served by its hosts.toml mirror, which never sees the registry's credentials", async (t) => {
+  const upstream = await registry(t);
+  const mirror = await registry(t);
+  const img = mirror.addImage("team/tool", "v1", [Buffer.from("mirrored layer")]);
+  upstream.addImage("team/tool", "v1", [Buffer.from("upstream layer")]);
+  const dir = await hostsDir(t, upstream.host, `[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+  const c = new RegistryClient({ hosts: new RegistryHosts({ certsDir: dir }), retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+  const repo = c.repository(upstream.host, "team/tool", { purpose: "pull", credentials: { username: "u", password: "secret" } });
+  const m = await repo.getManifest("v1");
+  assert.equal(m.digest, img.manifest);
+  assert.equal(repo.endpoint.host, mirror.host);
+  assert.ok(mirror.seen.length > 0 && mirror.seen.every((s) => s.authorization === undefined));
+  // The mirror is told which registry it stands for.
+  assert.ok(mirror.seen.some((s) => s.url === `/v2/team/tool/manifests/v1?ns=${encodeURIComponent(upstream.host)}`), JSON.stringify(mirror.seen));
+  assert.ok(upstream.seen.every((s) => !s.url.includes("/manifests/")));
+});
+
+test("a hosts.toml mirror that lacks the image hands over to the registry; one without resolve serves digests only", async (t) => {
+  const upstream = await registry(t);
+  const mirror = await registry(t);
+  const img = upstream.addImage("team/app", "v2", [Buffer.from("only upstream")]);
+  const c1 = new RegistryClient({ hosts: new RegistryHosts({ certsDir: await hostsDir(t, upstream.host, `[host."http://${mirror.host}"]\n`) }), retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+  const repo1 = c1.repository(upstream.host, "team/app", { purpose: "pull" });
+  assert.equal((await repo1.getManifest("v2")).digest, img.manifest);
+  assert.ok(mirror.seen.some((s) => s.url.startsWith("/v2/team/app/manifests/v2")));
+
+  const mirrored = mirror.addImage("team/app", "v3", [Buffer.from("on the mirror")]);
+  mirror.seen.length = 0;
+  const dir = await hostsDir(t, upstream.host, `[host."http://${mirror.host}"]\n  capabilities = ["pull"]\n`);
+  const c2 = new RegistryClient({ hosts: new RegistryHosts({ certsDir: dir }), retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+  await assert.rejects(c2.repository(upstream.host, "team/app", { purpose: "pull" }).getManifest("v3"), (e: unknown) => isKind(e, "not-found"));
+  assert.ok(mirror.seen.every((s) => !s.url.includes("/manifests/v3")), "a tag is never resolved on a mirror without resolve");
+  const byDigest = c2.repository(upstream.host, "team/app", { purpose: "pull" });
+  assert.equal((await byDigest.getManifest(mirrored.manifest)).digest, mirrored.manifest);
+  assert.equal(byDigest.endpoint.host, mirror.host);
+});

@@ -94,8 +94,8 @@ export class RegistryClient {
   readonly hosts: RegistryHosts;
   readonly logger: Logger;
   readonly retry: RetryPolicy;
-  /** The endpoint that last worked for a registry, so the next operation does not probe again. */
-  readonly #working = new Map<string, Endpoint>();
+  /** The scheme that last answered on each host, so the next operation does not probe HTTPS again on a plain-HTTP registry. */
+  readonly #working = new Map<string, Endpoint["scheme"]>();
   readonly #authorizers = new Map<string, Authorizer>();
 
   constructor(options: ClientOptions) {
@@ -106,9 +106,12 @@ export class RegistryClient {
 
   repository(domain: string, path: string, options: { credentials?: Credentials | undefined; purpose: "pull" | "push" }): Repository {
     const endpoints = this.hosts.endpoints(domain, options.purpose);
-    const remembered = this.#working.get(`${domain} ${options.purpose}`);
-    if (remembered) endpoints.sort((a, b) => Number(b.host === remembered.host && b.scheme === remembered.scheme) - Number(a.host === remembered.host && a.scheme === remembered.scheme));
-    return new Repository(this, domain, path, endpoints, options.credentials, (e) => this.#working.set(`${domain} ${options.purpose}`, e));
+    // Within one host, the scheme that answered last goes first; hosts keep their order (mirrors before the registry).
+    const rank = (e: Endpoint) => (this.#working.get(e.host) === e.scheme ? 0 : 1);
+    const firstOfHost = new Map<string, number>();
+    endpoints.forEach((e, i) => firstOfHost.has(e.host) || firstOfHost.set(e.host, i));
+    endpoints.sort((a, b) => firstOfHost.get(a.host)! - firstOfHost.get(b.host)! || rank(a) - rank(b));
+    return new Repository(this, domain, path, endpoints, options.credentials, (e) => this.#working.set(e.host, e.scheme));
   }
 
   /**
@@ -188,7 +191,9 @@ export class Repository {
   }
 
   #url(path: string): URL {
-    return new URL(`${this.endpoint.scheme}://${this.endpoint.host}${path}`);
+    const url = new URL(`${this.endpoint.scheme}://${this.endpoint.host}${path}`);
+    if (this.endpoint.namespace !== undefined) url.searchParams.set("ns", this.endpoint.namespace);
+    return url;
   }
 
   /** Sends one request with the auth, redirect, retry and endpoint policies; resolves with a response whose status the caller judges. */
@@ -229,7 +234,7 @@ export class Repository {
       const headers: Record<string, string> = { ...options.headers };
       const authorization = sameHost ? await this.#authorizer(ownHost).header(options.scopes, options.signal) : undefined;
       if (authorization) headers["Authorization"] = authorization;
-      const tls = { ...(await this.client.hosts.tls(url.host)), skipVerify: sameHost ? this.endpoint.skipVerify : this.client.hosts.isInsecure(url.host) };
+      const tls = { ...(await this.client.hosts.tls(url.host, sameHost ? this.endpoint.ca : undefined)), skipVerify: sameHost ? this.endpoint.skipVerify : this.client.hosts.isInsecure(url.host) };
       let res: IncomingMessage;
       try {
         const body = typeof options.body === "function" ? options.body() : options.body;
@@ -291,18 +296,31 @@ export class Repository {
   /**
    * Fetches a manifest or index by tag or digest, at most 4 MiB; a digest
    * reference is checked against the bytes. A mirror that fails or lacks it
-   * hands over to the next endpoint (the registry itself) for good.
+   * hands over to the next endpoint (the registry itself) for good; a tag
+   * skips the mirrors that may not resolve tags.
    */
   async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const byTag = !reference.includes(":");
     for (;;) {
+      // A mirror that may not resolve tags serves pulls by digest only.
+      if (byTag && !this.endpoint.resolve && this.#index + 1 < this.#endpoints.length) {
+        this.#handOver();
+        continue;
+      }
       try {
         return await this.#getManifest(reference, signal);
       } catch (e) {
         if (!this.endpoint.mirror || this.#index + 1 >= this.#endpoints.length || signal?.aborted) throw e;
         this.client.logger.debug("registry mirror failed, using the next endpoint", { mirror: this.endpoint.host, error: e });
-        this.#index++;
+        this.#handOver();
       }
     }
+  }
+
+  /** Leaves a mirror for the next endpoint, which has not answered yet (so its own HTTPS-then-HTTP probing applies). */
+  #handOver(): void {
+    this.#index++;
+    this.#settled = false;
   }
 
   async #getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {

@@ -1,11 +1,15 @@
 // distribution/hosts: how wharf reaches a registry — the endpoints to try for
-// a registry name (mirrors first for Docker Hub), whether plain HTTP or an
-// unverified certificate is allowed (configured insecure registries, and
-// loopback as docker allows it), and the CA certificates and client
-// certificate of each host from a certs.d directory (`<dir>/<host>/ca.crt`).
+// a registry name (its mirrors first: `--registry-mirror` for Docker Hub, and
+// for any registry the hosts of `<certs-dir>/<registry>/hosts.toml`, in
+// containerd's format), whether plain HTTP or an unverified certificate is
+// allowed (configured insecure registries, and loopback as docker allows it),
+// and the CA certificates and client certificate of each host from a certs.d
+// directory (`<dir>/<host>/ca.crt`).
+import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
+import { parse as parseToml } from "smol-toml";
 import { DEFAULT_DOMAIN } from "../oci/index.js";
 import { errnoCode, wharfError } from "../internal/index.js";
 
@@ -30,8 +34,101 @@ export interface Endpoint {
   readonly host: string;
   /** Skip certificate verification (insecure registries only). */
   readonly skipVerify: boolean;
-  /** A mirror answers pulls only. */
+  /** A mirror answers pulls only, and gets no credentials. */
   readonly mirror: boolean;
+  /** Whether tags may be resolved here (false for a hosts.toml mirror without the `resolve` capability: by digest only). */
+  readonly resolve: boolean;
+  /** The registry a hosts.toml mirror stands for, sent as `?ns=` as containerd does, so one mirror can serve several. */
+  readonly namespace?: string;
+  /** CA certificate files for this host named by hosts.toml (beside certs.d's own). */
+  readonly ca?: readonly string[];
+}
+
+/** What a registry's hosts.toml says: the registry's own server, and the mirrors before it. */
+export interface HostsFile {
+  readonly server?: Endpoint;
+  readonly mirrors: readonly Endpoint[];
+}
+
+const HOST_KEYS = new Set(["capabilities", "skip_verify", "ca"]);
+const CAPABILITIES = new Set(["pull", "resolve", "push"]);
+
+function hostUrl(text: string, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`${what} ${JSON.stringify(text)} is not a URL`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || !["", "/", "/v2", "/v2/"].includes(url.pathname) || url.search || url.username) {
+    throw new Error(`${what} ${JSON.stringify(text)}: expected http(s)://host[:port] without path`);
+  }
+  return url;
+}
+
+function caFiles(value: unknown, base: string, what: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || !list.every((x): x is string => typeof x === "string")) throw new Error(`${what}: ca must be a path or a list of paths`);
+  return list.map((f) => (isAbsolute(f) ? f : join(base, f)));
+}
+
+/**
+ * Parses a registry's hosts.toml (containerd's format): `server` (the registry
+ * itself, default `https://<registry>`), top-level `skip_verify` and `ca` for
+ * it, and `[host."URL"]` tables with `capabilities` (`pull`, `resolve`; `push`
+ * is accepted, pushes go to the server), `skip_verify` and `ca`. Hosts are
+ * mirrors tried in file order; those without `pull` are not used.
+ */
+export function parseHostsFile(text: string, file: string, domain: string, insecure: (authority: string) => boolean): HostsFile {
+  const fail = (why: string) => wharfError("invalid-argument", `invalid registry hosts file ${file}: ${why}`);
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (e) {
+    throw fail((e as Error).message.split("\n")[0] ?? "not TOML");
+  }
+  const base = dirname(file);
+  try {
+    for (const key of Object.keys(doc)) if (!["server", "host", "skip_verify", "ca"].includes(key)) throw new Error(`unknown key ${JSON.stringify(key)}`);
+    const skip = (v: unknown, what: string): boolean | undefined => {
+      if (v !== undefined && typeof v !== "boolean") throw new Error(`${what}: skip_verify must be true or false`);
+      return v;
+    };
+    let server: Endpoint | undefined;
+    if (doc["server"] !== undefined || doc["skip_verify"] !== undefined || doc["ca"] !== undefined) {
+      if (doc["server"] !== undefined && typeof doc["server"] !== "string") throw new Error("server must be a URL");
+      const url = hostUrl((doc["server"] as string | undefined) ?? `https://${domain}`, "server");
+      const ca = caFiles(doc["ca"], base, "server");
+      server = { scheme: url.protocol === "http:" ? "http" : "https", host: url.host, skipVerify: skip(doc["skip_verify"], "server") ?? insecure(url.host), mirror: false, resolve: true, ...(ca ? { ca } : {}) };
+    }
+    const mirrors: Endpoint[] = [];
+    const hosts = doc["host"] ?? {};
+    if (typeof hosts !== "object" || hosts === null || Array.isArray(hosts)) throw new Error("host must be a table of [host.\"URL\"] entries");
+    for (const [name, value] of Object.entries(hosts as Record<string, unknown>)) {
+      const what = `host ${JSON.stringify(name)}`;
+      if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${what} must be a table`);
+      const entry = value as Record<string, unknown>;
+      for (const key of Object.keys(entry)) if (!HOST_KEYS.has(key)) throw new Error(`${what}: unknown key ${JSON.stringify(key)}`);
+      const url = hostUrl(name, "host");
+      const caps = entry["capabilities"] ?? ["pull", "resolve"];
+      if (!Array.isArray(caps) || !caps.every((c): c is string => typeof c === "string" && CAPABILITIES.has(c))) throw new Error(`${what}: capabilities must be a list of "pull", "resolve", "push"`);
+      if (!caps.includes("pull")) continue;
+      const ca = caFiles(entry["ca"], base, what);
+      mirrors.push({
+        scheme: url.protocol === "http:" ? "http" : "https",
+        host: url.host,
+        skipVerify: skip(entry["skip_verify"], what) ?? insecure(url.host),
+        mirror: true,
+        resolve: caps.includes("resolve"),
+        namespace: domain,
+        ...(ca ? { ca } : {}),
+      });
+    }
+    return { ...(server ? { server } : {}), mirrors };
+  } catch (e) {
+    throw fail((e as Error).message);
+  }
 }
 
 export interface TlsMaterial {
@@ -119,31 +216,69 @@ export class RegistryHosts {
   }
 
   /**
-   * Endpoints to try, in order. Pulls from Docker Hub go to the mirrors first.
-   * An insecure registry is tried over HTTPS without verification, then HTTP.
+   * The registry's hosts.toml from certs.d, read on every call (it is small,
+   * and an edit takes effect at the next pull); undefined when there is none.
+   */
+  hostsFile(domain: string): HostsFile | undefined {
+    const file = join(this.#config.certsDir ?? DEFAULT_CERTS_DIR, domain.replace(/[/\\]/g, "_"), "hosts.toml");
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
+      throw wharfError("invalid-argument", `read registry hosts file ${file}: ${(e as Error).message}`, e);
+    }
+    return parseHostsFile(text, file, domain, (a) => this.isInsecure(a));
+  }
+
+  /**
+   * Endpoints to try, in order. Pulls go to the registry's mirrors first
+   * (hosts.toml's, then `--registry-mirror` for Docker Hub); pushes go to the
+   * registry only. An insecure registry is tried over HTTPS without
+   * verification, then HTTP; a hosts.toml `server` is used as it is given.
    */
   endpoints(domain: string, purpose: "pull" | "push"): Endpoint[] {
     const out: Endpoint[] = [];
-    if (domain === DEFAULT_DOMAIN && purpose === "pull") {
-      for (const m of this.#config.mirrors ?? []) {
-        const url = new URL(m);
-        const insecure = this.isInsecure(url.host);
-        out.push({ scheme: url.protocol === "http:" ? "http" : "https", host: url.host, skipVerify: insecure, mirror: true });
+    const file = this.hostsFile(domain);
+    if (purpose === "pull") {
+      out.push(...(file?.mirrors ?? []));
+      if (domain === DEFAULT_DOMAIN) {
+        for (const m of this.#config.mirrors ?? []) {
+          const url = new URL(m);
+          out.push({ scheme: url.protocol === "http:" ? "http" : "https", host: url.host, skipVerify: this.isInsecure(url.host), mirror: true, resolve: true });
+        }
       }
+    }
+    if (file?.server) {
+      out.push(file.server);
+      return out;
     }
     const host = this.apiHost(domain);
     const insecure = this.isInsecure(host);
-    out.push({ scheme: "https", host, skipVerify: insecure, mirror: false });
-    if (insecure) out.push({ scheme: "http", host, skipVerify: false, mirror: false });
+    out.push({ scheme: "https", host, skipVerify: insecure, mirror: false, resolve: true });
+    if (insecure) out.push({ scheme: "http", host, skipVerify: false, mirror: false, resolve: true });
     return out;
   }
 
-  /** CA certificates and client certificate for a host from certs.d; empty when the directory has none. */
-  tls(authority: string): Promise<TlsMaterial> {
-    let p = this.#tls.get(authority);
+  /** CA certificates and client certificate for a host from certs.d, and the extra CA files hosts.toml names for it; empty when there are none. */
+  tls(authority: string, extraCa: readonly string[] = []): Promise<TlsMaterial> {
+    const key = [authority, ...extraCa].join("\0");
+    let p = this.#tls.get(key);
     if (!p) {
-      p = readTlsDir(join(this.#config.certsDir ?? DEFAULT_CERTS_DIR, authority.replace(/[/\\]/g, "_")));
-      this.#tls.set(authority, p);
+      p = readTlsDir(join(this.#config.certsDir ?? DEFAULT_CERTS_DIR, authority.replace(/[/\\]/g, "_"))).then(async (own) => {
+        if (extraCa.length === 0) return own;
+        const ca = [...(own.ca ?? [])];
+        for (const f of extraCa) {
+          try {
+            ca.push(await readFile(f));
+          } catch (e) {
+            throw wharfError("invalid-argument", `read registry CA certificate ${f}: ${(e as Error).message}`, e);
+          }
+        }
+        return { ...own, ca };
+      });
+      p.catch(() => this.#tls.delete(key));
+      this.#tls.set(key, p);
     }
     return p;
   }
