@@ -5,6 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,5 +110,33 @@ describe("registry credentials from the CLIs", () => {
     const pulled = await run(join(projectRoot, "bin", "wharf"), ["-H", wharfd.host, "pull", `${registry.host}/private/bb:v1`], helperEnv);
     assert.equal(pulled.status, 0, pulled.stderr);
     assert.match(pulled.stdout, /Status: (Image is up to date|Downloaded newer image)/);
+  });
+
+  test("image inspect --remote shows the registry's image as inspect shows a stored one, without pulling it", async () => {
+    const name = `${registry.host}/private/bb:v1`;
+    await writeFile(join(work, "docker", "config.json"), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from("alice:s3cret").toString("base64") } } }));
+    const local = JSON.parse((await wharf(["image", "inspect", name])).stdout) as [{ Id: string; Config: { Cmd: string[] | null }; Os: string }];
+    const manifestsBefore = registry.seen.filter((s) => s.url.includes("/manifests/")).length;
+    const remote = await wharf(["image", "inspect", "--remote", name]);
+    assert.equal(remote.status, 0, remote.stderr);
+    const [doc] = JSON.parse(remote.stdout) as [{ Id: string; RepoTags: string[]; RepoDigests: string[]; Config: { Cmd: string[] | null }; Os: string; Size: number }];
+    assert.equal(doc.Id, local[0].Id);
+    assert.deepEqual(doc.RepoTags, []);
+    const stored = registry.manifests.get("private/bb")!.get("v1")!;
+    const digest = `sha256:${createHash("sha256").update(stored.bytes).digest("hex")}`;
+    assert.deepEqual(doc.RepoDigests, [`${registry.host}/private/bb@${digest}`]);
+    assert.deepEqual(doc.Config.Cmd, local[0].Config.Cmd);
+    assert.equal(doc.Os, "linux");
+    assert.ok(doc.Size > 0);
+    assert.ok(registry.seen.filter((s) => s.url.includes("/manifests/")).length > manifestsBefore, "asked the registry");
+    const formatted = await wharf(["image", "inspect", "--remote", "-f", "{{.Os}} {{len .RootFS.Layers}}", name]);
+    assert.equal(formatted.stdout, "linux 1\n", formatted.stderr);
+    const missing = await wharf(["image", "inspect", "--remote", `${registry.host}/private/bb:nope`]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /manifest for .*private\/bb:nope not found/);
+    assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+    const misuse = await wharf(["image", "inspect", "--platform", "linux/arm64", name]);
+    assert.notEqual(misuse.status, 0);
+    assert.match(misuse.stderr, /--platform is only valid with --remote/);
   });
 });

@@ -168,6 +168,13 @@ test("an index is resolved to the host's platform; --platform picks another; a m
     }),
   );
   const indexDigest = r.addManifest("multi", "latest", index, MediaType.OciIndex);
+  // Inspected in the registry first: resolved alike, stored nowhere.
+  const remote = await e.distribution.remoteImage(`${r.host}/multi`);
+  assert.equal(remote.image.manifest.config.digest, host.config);
+  assert.deepEqual(remote.image.documents.map((d) => d.digest), [indexDigest, host.manifest]);
+  assert.equal((await e.distribution.remoteImage(`${r.host}/multi`, { platform: hostArch === "arm64" ? "linux/s390x" : "linux/arm64" })).image.manifest.config.digest, arm.config);
+  await assert.rejects(e.distribution.remoteImage(`${r.host}/multi`, { platform: "linux/ppc64le" }), /no matching manifest for linux\/ppc64le/);
+  assert.equal((await e.images.list()).length, 0);
   const [p] = await e.distribution.pull(`${r.host}/multi`);
   assert.equal(p!.id, host.config);
   assert.equal(p!.digest, indexDigest);

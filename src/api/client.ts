@@ -262,7 +262,7 @@ export class EngineClient {
     throw new DaemonError(kindFromStatus(status), message, status);
   }
 
-  async #json<T>(method: string, path: string, options: { query?: Query; body?: string } = {}): Promise<T> {
+  async #json<T>(method: string, path: string, options: { query?: Query; body?: string; headers?: Record<string, string> } = {}): Promise<T> {
     const res = await this.#send(method, path, options);
     const text = await readAll(res);
     try {
@@ -472,6 +472,14 @@ export class EngineClient {
   async distributionManifest(name: string, registryAuth?: string): Promise<string> {
     const res = await this.#send("GET", `/distribution/${escapeName(name)}/manifest`, { headers: { "X-Registry-Auth": registryAuth ?? "e30=" } });
     return readAll(res, 8 << 20);
+  }
+
+  /** `GET /distribution/{name}/image` (wharf's): the image a reference names in its registry, as image inspect shows it. */
+  remoteImageRaw(name: string, options: { platform?: string; registryAuth?: string } = {}): Promise<Record<string, unknown>> {
+    return this.#json("GET", `/distribution/${escapeName(name)}/image`, {
+      ...(options.platform ? { query: { platform: options.platform } } : {}),
+      headers: { "X-Registry-Auth": options.registryAuth ?? "e30=" },
+    });
   }
 
   /** `POST /build/prune`: drops the build cache. */

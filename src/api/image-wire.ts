@@ -1,7 +1,8 @@
 // ImageView → the JSON dockerd sends for images, field for field: familiar
 // names, Go's zero time where the image has no date, `null` where Go has a nil
 // list or map, and member order as dockerd writes it.
-import { familiarString, type ContainerConfig, type ImageConfig } from "../oci/index.js";
+import { familiarString, type ContainerConfig, type ImageConfig, type Reference } from "../oci/index.js";
+import type { ResolvedImage } from "../distribution/index.js";
 import type { DiskUsage, HistoryItem, ImageView } from "../image/index.js";
 import type { HistoryResponseItem, ImageInspect, ImageSummary, WireContainerConfig } from "./wire.js";
 
@@ -89,7 +90,28 @@ export function imageSummary(image: ImageView, usage?: { sharedSize: number; con
   };
 }
 
-export function imageInspect(image: ImageView): ImageInspect {
+/** What an inspect shows of an image: a stored one's view, or one described by its registry. */
+export type InspectedImage = Pick<ImageView, "id" | "tags" | "digests" | "config" | "size" | "storedAt">;
+
+/**
+ * An image in a registry as `image inspect` shows a stored one: its config digest as Id, its
+ * `name@digest` as the repo digest, no tags, and as Size the layers as the registry holds them
+ * (compressed; unpacked sizes are known only after a pull).
+ */
+export function remoteImageInspect(reference: Reference, image: ResolvedImage): ImageInspect {
+  // As a pull records it: the digest of what the reference named (an index, for a multi-platform image).
+  const digest = { domain: reference.domain, path: reference.path, digest: image.documents[0]?.digest ?? image.manifestDigest };
+  return imageInspect({
+    id: image.manifest.config.digest,
+    tags: [],
+    digests: [digest],
+    config: image.config,
+    size: image.manifest.layers.reduce((n, l) => n + l.size, 0),
+    storedAt: new Date(0),
+  });
+}
+
+export function imageInspect(image: InspectedImage): ImageInspect {
   const c = image.config;
   const diffIds = c.rootfs.diff_ids;
   return {

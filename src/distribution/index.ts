@@ -5,7 +5,7 @@ export { RegistryClient, Repository, MANIFEST_ACCEPT, type FetchedManifest, type
 export { RegistryHosts, DEFAULT_CERTS_DIR, DOCKER_HUB_HOST, isLoopback, parseInsecureEntry, parseMirror, type Endpoint, type RegistryConfig } from "./hosts.js";
 export { DEFAULT_RETRY, type RetryPolicy } from "./http.js";
 export { DistributionMemory } from "./memory.js";
-export { Puller, type PullOptions, type PulledImage } from "./pull.js";
+export { Puller, type PullOptions, type PulledImage, type ResolvedImage } from "./pull.js";
 export { Pusher, type PushOptions, type PushedImage } from "./push.js";
 export { Distribution, registryDomain, type DistributionOptions, type RemoteInspect } from "./service.js";
 export type * from "./target.js";

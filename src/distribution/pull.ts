@@ -28,13 +28,14 @@ import {
   type Descriptor,
   type Digest,
   type ImageConfig,
+  type Manifest,
   type Platform,
   type Reference,
 } from "../oci/index.js";
 import { asWharfError, isKind, nullLogger, Semaphore, wharfError, type Logger } from "../internal/index.js";
 import type { Writer } from "../content/index.js";
 import type { Credentials } from "./auth.js";
-import type { RegistryClient, Repository } from "./client.js";
+import type { FetchedManifest, RegistryClient, Repository } from "./client.js";
 import { isNetworkError, sleep, backoffMs } from "./http.js";
 import type { DistributionMemory } from "./memory.js";
 import type { EarlyUnpack, EarlyUnpacks, ImageTarget, Lease, Progress, StartUnpack, StartedUnpack } from "./target.js";
@@ -47,6 +48,17 @@ export interface PullOptions {
   readonly allTags?: boolean;
   readonly progress?: Progress;
   readonly signal?: AbortSignal;
+}
+
+/** An image as its registry describes it, for one platform. */
+export interface ResolvedImage {
+  /** The documents fetched on the way: the top one (an index or the manifest), then the platform's manifest. */
+  readonly documents: readonly { bytes: Buffer; digest: Digest; mediaType: string }[];
+  readonly manifestDigest: Digest;
+  readonly manifest: Manifest;
+  readonly manifestMediaType: string;
+  readonly configBytes: Buffer;
+  readonly config: ImageConfig;
 }
 
 export interface PulledImage {
@@ -119,34 +131,8 @@ export class Puller {
     const earlyResults = new Map<Digest, Promise<EarlyUnpack | undefined>>();
     let recorded = false;
     try {
-      let parsed = this.#parse(top.bytes, top.mediaType, `${referenceName(ref)}:${reference}`);
-      const documents: { bytes: Buffer; digest: Digest; mediaType: string }[] = [{ bytes: top.bytes, digest: top.digest, mediaType: parsed.mediaType }];
-      let manifestDigest = top.digest;
-      if (parsed.kind === "index") {
-        const chosen = selectPlatform(
-          want,
-          parsed.index.manifests.filter((m) => m.platform && (m.mediaType === undefined || !m.mediaType.includes("index"))),
-        );
-        if (!chosen) throw wharfError("not-found", `no matching manifest for ${formatPlatform(want)} in the manifest list entries`);
-        const inner = await repo.getManifest(chosen.digest, signal);
-        parsed = this.#parse(inner.bytes, inner.mediaType || chosen.mediaType, `${referenceName(ref)}@${chosen.digest}`);
-        if (parsed.kind !== "manifest") throw wharfError("invalid-argument", `manifest ${chosen.digest} of ${referenceName(ref)}: an index inside an index is not supported`);
-        documents.push({ bytes: inner.bytes, digest: inner.digest, mediaType: parsed.mediaType });
-        manifestDigest = inner.digest;
-      }
-      const manifest = parsed.manifest;
-      const manifestMediaType = parsed.mediaType;
-      const configBytes = await this.#config(repo, manifest.config, signal);
-      let config: ImageConfig;
-      try {
-        config = parseImageConfig(configBytes);
-      } catch (e) {
-        throw wharfError("invalid-argument", `config of ${referenceName(ref)}:${reference}: ${(e as Error).message}`);
-      }
+      const { documents, manifestDigest, manifest, manifestMediaType, configBytes, config } = await this.#resolved(repo, ref, top, want, signal);
       const diffIds = config.rootfs.diff_ids;
-      if (diffIds.length !== manifest.layers.length) {
-        throw wharfError("invalid-argument", `image ${referenceName(ref)}:${reference}: the manifest has ${manifest.layers.length} layers, the config ${diffIds.length}`);
-      }
       for (const doc of documents) await target.putDocument(doc.bytes, lease);
       await target.putDocument(configBytes, lease);
 
@@ -230,6 +216,50 @@ export class Puller {
       lease[Symbol.dispose]();
       if (!recorded) await target.gc().catch((e: unknown) => this.#logger.warn("collect after failed pull", { error: e }));
     }
+  }
+
+  /**
+   * What a reference names, resolved for a platform: from the top document
+   * (an index is narrowed to the platform's manifest) to the manifest and its
+   * parsed config, each checked for its limits and for agreeing with the others.
+   */
+  async #resolved(repo: Repository, ref: Reference, top: FetchedManifest, want: Platform, signal?: AbortSignal): Promise<ResolvedImage> {
+    const reference = ref.digest ?? ref.tag!;
+    let parsed = this.#parse(top.bytes, top.mediaType, `${referenceName(ref)}:${reference}`);
+    const documents: { bytes: Buffer; digest: Digest; mediaType: string }[] = [{ bytes: top.bytes, digest: top.digest, mediaType: parsed.mediaType }];
+    let manifestDigest = top.digest;
+    if (parsed.kind === "index") {
+      const chosen = selectPlatform(
+        want,
+        parsed.index.manifests.filter((m) => m.platform && (m.mediaType === undefined || !m.mediaType.includes("index"))),
+      );
+      if (!chosen) throw wharfError("not-found", `no matching manifest for ${formatPlatform(want)} in the manifest list entries`);
+      const inner = await repo.getManifest(chosen.digest, signal);
+      parsed = this.#parse(inner.bytes, inner.mediaType || chosen.mediaType, `${referenceName(ref)}@${chosen.digest}`);
+      if (parsed.kind !== "manifest") throw wharfError("invalid-argument", `manifest ${chosen.digest} of ${referenceName(ref)}: an index inside an index is not supported`);
+      documents.push({ bytes: inner.bytes, digest: inner.digest, mediaType: parsed.mediaType });
+      manifestDigest = inner.digest;
+    }
+    const manifest = parsed.manifest;
+    const manifestMediaType = parsed.mediaType;
+    const configBytes = await this.#config(repo, manifest.config, signal);
+    let config: ImageConfig;
+    try {
+      config = parseImageConfig(configBytes);
+    } catch (e) {
+      throw wharfError("invalid-argument", `config of ${referenceName(ref)}:${reference}: ${(e as Error).message}`);
+    }
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length) {
+      throw wharfError("invalid-argument", `image ${referenceName(ref)}:${reference}: the manifest has ${manifest.layers.length} layers, the config ${diffIds.length}`);
+    }
+    return { documents, manifestDigest, manifest, manifestMediaType, configBytes, config };
+  }
+
+  /** The manifest and config a reference names for a platform (the host's by default), without storing anything. */
+  async resolve(repo: Repository, ref: Reference, platform: Platform | undefined, signal?: AbortSignal): Promise<ResolvedImage> {
+    const top = await repo.getManifest(ref.digest ?? ref.tag ?? "latest", signal);
+    return this.#resolved(repo, ref.digest || ref.tag ? ref : { ...ref, tag: "latest" }, top, platform ?? hostPlatform(), signal);
   }
 
   #parse(bytes: Buffer, mediaType: string, what: string) {

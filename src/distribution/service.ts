@@ -18,7 +18,7 @@ import { RegistryClient } from "./client.js";
 import { RegistryHosts, type RegistryConfig } from "./hosts.js";
 import type { RetryPolicy } from "./http.js";
 import { DistributionMemory } from "./memory.js";
-import { Puller, type PulledImage } from "./pull.js";
+import { Puller, type PulledImage, type ResolvedImage } from "./pull.js";
 import { Pusher, type PushedImage } from "./push.js";
 import type { ImageTarget, Progress, StartUnpack } from "./target.js";
 
@@ -132,6 +132,16 @@ export class Distribution {
       }
     }
     return { descriptor, platforms: [platform] };
+  }
+
+  /**
+   * The image a reference names in its registry, for a platform (`os[/arch[/variant]]`, the
+   * host's by default): its manifest and config, fetched and checked as a pull would, stored nowhere.
+   */
+  async remoteImage(name: string, options: { credentials?: Credentials | undefined; platform?: string | undefined; signal?: AbortSignal } = {}): Promise<{ reference: Reference; image: ResolvedImage }> {
+    const ref = parseRef(name, "inspect");
+    const repo = this.client.repository(ref.domain, ref.path, { credentials: options.credentials, purpose: "pull" });
+    return { reference: ref, image: await this.#puller.resolve(repo, ref, parsePlatformText(options.platform), options.signal) };
   }
 
   /** The manifest bytes a reference names, as `manifest inspect` shows them. */

@@ -5,12 +5,13 @@ import type { Credentials, Distribution, ProgressMessage } from "../../distribut
 import { wharfError } from "../../internal/index.js";
 import { isDigest } from "../../oci/index.js";
 import { readJsonBody } from "../body.js";
+import { remoteImageInspect } from "../image-wire.js";
 import { respondWithJsonStream, sendJson, type JsonLineWriter } from "../respond.js";
 import type { RequestContext, Router } from "../router.js";
 import type { JsonMessage } from "../wire.js";
 
 /** The registry operations the routes need. */
-export type DistributionDeps = Pick<Distribution, "pull" | "push" | "login" | "inspect" | "manifest">;
+export type DistributionDeps = Pick<Distribution, "pull" | "push" | "login" | "inspect" | "manifest" | "remoteImage">;
 
 /**
  * `X-Registry-Auth`: base64url of docker's AuthConfig JSON (`{}` when
@@ -157,5 +158,13 @@ export function distributionRoutes(router: Router, distribution: DistributionDep
     const m = await distribution.manifest(ctx.params["name"]!, credentials, ctx.signal);
     ctx.res.writeHead(200, { "Content-Type": m.mediaType || "application/json", "Content-Length": m.bytes.length, "Docker-Content-Digest": m.digest });
     ctx.res.end(m.bytes);
+  });
+
+  // Not in docker's API: the image a reference names in its registry, as `image inspect` shows a stored one (`wharf image inspect --remote`).
+  router.on("GET", "/distribution/{name*}/image", async (ctx) => {
+    const credentials = decodeRegistryAuth(ctx.req.headers["x-registry-auth"]);
+    const platform = ctx.query.string("platform");
+    const { reference, image } = await distribution.remoteImage(ctx.params["name"]!, { credentials, ...(platform ? { platform } : {}), signal: ctx.signal });
+    sendJson(ctx.res, 200, remoteImageInspect(reference, image));
   });
 }

@@ -201,12 +201,23 @@ export const imagesCommand: Command = {
  * indented by four spaces; with one, each object through the template (map
  * keys must exist), one per line. Missing objects are reported after.
  */
-async function runInspect(ctx: CliContext, names: readonly string[], format: string, notFound: (name: string, e: DaemonError) => string): Promise<void> {
+async function runInspect(ctx: CliContext, names: readonly string[], format: string, notFound: (name: string, e: DaemonError) => string, remote?: { platform: string }): Promise<void> {
   const found: Record<string, unknown>[] = [];
   const errors: string[] = [];
+  const inspect = async (name: string): Promise<Record<string, unknown>> => {
+    if (!remote) return ctx.client().inspectImageRaw(name);
+    const { registryAuthHeader } = await import("../credentials.js");
+    let ref: Reference;
+    try {
+      ref = parseReference(name);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    return ctx.client().remoteImageRaw(name, { ...(remote.platform ? { platform: remote.platform } : {}), registryAuth: await registryAuthHeader(ref.domain) });
+  };
   for (const name of names) {
     try {
-      found.push(await ctx.client().inspectImageRaw(name));
+      found.push(await inspect(name));
     } catch (e) {
       if (e instanceof DaemonError && e.kind === "not-found") errors.push(notFound(name, e));
       else if (e instanceof DaemonError) errors.push(daemonMessage(e));
@@ -236,9 +247,17 @@ export const imageInspectCommand: Command = {
     use: "[OPTIONS] IMAGE [IMAGE...]",
     short: "Display detailed information on one or more images",
     args: { kind: "min", n: 1 },
-    flags: [{ name: "format", short: "f", kind: "string", valueName: "string", usage: INSPECT_FORMAT_HELP }],
+    flags: [
+      { name: "format", short: "f", kind: "string", valueName: "string", usage: INSPECT_FORMAT_HELP },
+      { name: "remote", kind: "bool", usage: "Inspect the image in its registry, without pulling it" },
+      { name: "platform", kind: "string", valueName: "string", usage: "With --remote: the platform of a multi-platform image (default the daemon's)" },
+    ],
   },
-  run: (ctx, flags, args) => runInspect(ctx, args, flags.string("format"), (_name, e) => daemonMessage(e)),
+  run(ctx, flags, args) {
+    const platform = flags.string("platform");
+    if (platform !== "" && !flags.bool("remote")) throw new CliError("--platform is only valid with --remote");
+    return runInspect(ctx, args, flags.string("format"), (_name, e) => daemonMessage(e), flags.bool("remote") ? { platform } : undefined);
+  },
 };
 
 export const inspectCommand: Command = {
