@@ -1,11 +1,13 @@
-// A CNCF Distribution registry (Debian's docker-registry) for tests and
-// benchmarks: its own config and storage root in a temp dir, on a free
-// loopback port, stopped by PID and removed even when the caller fails.
-import { spawn } from "node:child_process";
+// Registries for tests and benchmarks: CNCF Distribution (Debian's
+// docker-registry) or `wharf registry serve`, each in a process of its own
+// with its storage root in a temp dir, on a free loopback port, stopped by PID
+// and removed even when the caller fails.
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { request } from "node:http";
 
 export interface Registry {
@@ -41,6 +43,15 @@ function answers(host: string): Promise<boolean> {
   });
 }
 
+/** `wharf registry serve` in a child process (so a test may block on a client while it serves). */
+export async function startWharfRegistry(): Promise<Registry> {
+  const root = await mkdtemp(join(tmpdir(), "wharf-registry-test-"));
+  const host = `127.0.0.1:${await freePort()}`;
+  const bin = fileURLToPath(new URL("../../../bin/wharf", import.meta.url));
+  const child = spawn(bin, ["registry", "serve", "--addr", host, "--root", join(root, "data"), "--log-level", "error"], { stdio: ["ignore", "ignore", "pipe"] });
+  return running("wharf registry serve", child, host, root);
+}
+
 export async function startRegistry(options: { auth?: { htpasswd: string } } = {}): Promise<Registry> {
   const root = await mkdtemp(join(tmpdir(), "registry-test-"));
   const port = await freePort();
@@ -51,8 +62,13 @@ export async function startRegistry(options: { auth?: { htpasswd: string } } = {
     `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(root, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n${auth}`,
   );
   const child = spawn("docker-registry", ["serve", join(root, "config.yml")], { stdio: ["ignore", "ignore", "pipe"] });
+  return running("docker-registry", child, host, root);
+}
+
+/** Waits until the registry answers `/v2/`; its stop ends the process and removes its root. */
+async function running(what: string, child: ChildProcess, host: string, root: string): Promise<Registry> {
   let log = "";
-  child.stderr.on("data", (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
+  child.stderr?.on("data", (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -67,7 +83,7 @@ export async function startRegistry(options: { auth?: { htpasswd: string } } = {
   while (!(await answers(host))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`docker-registry did not start on ${host}: ${log}`);
+      throw new Error(`${what} did not start on ${host}: ${log}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
