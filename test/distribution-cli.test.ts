@@ -139,4 +139,41 @@ describe("registry credentials from the CLIs", () => {
     assert.notEqual(misuse.status, 0);
     assert.match(misuse.stderr, /--platform is only valid with --remote/);
   });
+
+  test("a build pulls a base image it lacks with the client's credentials (wharf build and docker build); --pull pulls again; without credentials it fails at the FROM line", async () => {
+    const base = `${registry.host}/private/bb:v1`;
+    const dir = join(work, "ctx");
+    execFileSync("mkdir", ["-p", dir]);
+    await writeFile(join(dir, "Dockerfile"), `FROM ${base}\nRUN echo built > /marker\n`);
+    await writeFile(join(work, "docker", "config.json"), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from("alice:s3cret").toString("base64") } } }));
+    assert.equal((await wharf(["rmi", base])).status, 0);
+    const built = await wharf(["build", "-t", "local/built:1", dir]);
+    assert.equal(built.status, 0, built.stderr + built.stdout);
+    assert.match(built.stdout, /^v1: Pulling from private\/bb$/m);
+    assert.match(built.stdout, /Status: Downloaded newer image for /);
+    const ran = await wharf(["run", "--rm", "local/built:1", "cat", "/marker"]);
+    assert.equal(ran.stdout, "built\n", ran.stderr);
+
+    // The docker CLI's legacy builder sends every stored credential in X-Registry-Config.
+    assert.equal((await wharf(["rmi", "local/built:1", base])).status, 0);
+    const byDocker = await run("docker", ["build", "-t", "local/built:2", dir], { ...env, DOCKER_BUILDKIT: "0" });
+    assert.equal(byDocker.status, 0, byDocker.stderr + byDocker.stdout);
+    assert.match(byDocker.stdout, /Pulling from private\/bb/);
+
+    // --pull asks the registry even though the image is here.
+    const manifestsBefore = registry.seen.filter((x) => x.url.includes("/manifests/")).length;
+    const pulled = await wharf(["build", "--pull", "-t", "local/built:3", dir]);
+    assert.equal(pulled.status, 0, pulled.stderr + pulled.stdout);
+    assert.ok(registry.seen.filter((x) => x.url.includes("/manifests/")).length > manifestsBefore);
+    assert.match(pulled.stdout, /Status: Image is up to date for /);
+
+    // No credentials: the pull is refused, and the error names the Dockerfile's line.
+    assert.equal((await wharf(["rmi", "local/built:2", "local/built:3", base])).status, 0);
+    await writeFile(join(work, "docker", "config.json"), JSON.stringify({ auths: {} }));
+    const denied = await wharf(["build", "-t", "local/built:4", dir]);
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /Dockerfile:1: FROM: .*(denied|unauthorized)/);
+    const images = await wharf(["images", "-q", "local/built"]);
+    assert.equal(images.stdout, "");
+  });
 });

@@ -419,11 +419,13 @@ export class EngineClient {
 
   /**
    * `POST /build`: the context tar as the body, the options as docker's
-   * legacy builder sends them; secrets go in a header, never in the URL.
+   * legacy builder sends them; secrets go in a header, never in the URL, and
+   * so do the registry credentials for the images the build pulls.
    * The answer is a JSON line stream.
    */
-  build(context: Readable, options: BuildQuery, secrets?: Record<string, string>): Promise<IncomingMessage> {
+  build(context: Readable, options: BuildQuery, secrets?: Record<string, string>, registryConfig?: string): Promise<IncomingMessage> {
     const headers: OutgoingHttpHeaders = { "Content-Type": "application/x-tar" };
+    if (registryConfig) headers["X-Registry-Config"] = registryConfig;
     if (secrets && Object.keys(secrets).length > 0) headers["X-Wharf-Build-Secrets"] = Buffer.from(JSON.stringify(secrets)).toString("base64");
     const query: Query = {
       t: options.tags.length > 0 ? [...options.tags] : undefined,

@@ -37,7 +37,7 @@ export function engineRouter(deps: SystemDeps & { readonly containers?: Containe
     if (deps.containers.volumes) volumeRoutes(router, deps.containers.volumes);
     if (deps.containers.archive) archiveRoutes(router, deps.containers.archive);
   }
-  if (deps.builds) buildRoutes(router, deps.builds);
+  if (deps.builds) buildRoutes(router, deps.builds, deps.distribution);
   return router;
 }
 

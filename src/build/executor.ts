@@ -57,10 +57,18 @@ export interface BuildRequest {
   readonly cacheFrom: readonly string[];
   readonly pull: boolean;
   readonly platform?: string;
+  /**
+   * Fetches an image the build names (FROM, COPY --from, RUN --mount from=) from its registry
+   * into the image store, with the client's credentials, reporting progress as lines of text.
+   * Without it, images must be local and `pull` is refused.
+   */
+  readonly fetchImage?: ImageFetcher;
   /** `--secret id=…`: the bytes, by id. */
   readonly secrets: ReadonlyMap<string, Buffer>;
   readonly signal?: AbortSignal;
 }
+
+export type ImageFetcher = (name: string, options: { readonly platform?: string; readonly log: (line: string) => void; readonly signal: AbortSignal }) => Promise<void>;
 
 /** Where the step log goes: text lines, and the aux messages docker's stream carries. */
 export interface BuildLog {
@@ -335,6 +343,8 @@ class BuildRun {
   readonly #usedArgs = new Set<string>();
   readonly #stages: StageRun[];
   readonly #abort = new AbortController();
+  /** Images fetched from their registries by this build, by name and platform. */
+  readonly #fetched = new Map<string, Promise<void>>();
   #ordered: OrderedLog | undefined;
   #totalSteps = 0;
 
@@ -490,18 +500,38 @@ class BuildRun {
     return p;
   }
 
-  async #imageState(name: string, node: Instruction["node"]): Promise<State> {
-    let view: ImageView;
-    try {
-      view = await this.#b.images.get(name);
-    } catch (e) {
-      if (isKind(e, "not-found")) {
-        throw instructionError(this.#file, node, `pull access denied for ${name}: the image is not here and wharf cannot pull yet (load or import it first)`, "not-found");
+  /**
+   * The state an image gives a stage: a local one, or one fetched from its registry when it is
+   * missing (and always with `--pull`), once per build for each name and platform.
+   */
+  async #imageState(name: string, node: Instruction["node"], log: (line: string) => void, platform?: string): Promise<State> {
+    const fetch = this.#req.fetchImage;
+    const wanted = platform ?? this.#req.platform;
+    const key = `${name}\0${wanted ?? ""}`;
+    let view: ImageView | undefined;
+    if (!this.#req.pull) {
+      try {
+        view = await this.#b.images.get(name);
+      } catch (e) {
+        if (!isKind(e, "not-found")) throw e;
+        if (!fetch) throw instructionError(this.#file, node, `pull access denied for ${name}: the image is not here and this daemon cannot pull (load or import it first)`, "not-found");
       }
-      throw e;
+    } else if (!fetch) {
+      throw instructionError(this.#file, node, `--pull: this daemon cannot pull ${name}`, "unavailable");
     }
-    if (this.#req.pull) {
-      // No registry client in this engine yet: the local image is the newest there is.
+    if (view === undefined) {
+      let fetched = this.#fetched.get(key);
+      if (!fetched) {
+        fetched = fetch!(name, { ...(wanted ? { platform: wanted } : {}), log, signal: this.#signal });
+        this.#fetched.set(key, fetched);
+      }
+      try {
+        await fetched;
+      } catch (e) {
+        const kind = e instanceof WharfError ? e.kind : "unavailable";
+        throw instructionError(this.#file, node, (e as Error).message, kind);
+      }
+      view = await this.#b.images.get(name);
     }
     return {
       config: clone(view.config),
@@ -531,7 +561,7 @@ class BuildRun {
     else if (imageName.toLowerCase() === "scratch") {
       const p = this.#req.platform ? parsePlatformSpec(this.#req.platform) : hostPlatform();
       state = { config: { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), config: {}, rootfs: { type: "layers", diff_ids: [] }, history: [] }, layers: [], key: "scratch" };
-    } else state = await this.#imageState(imageName, stage.from.node);
+    } else state = await this.#imageState(imageName, stage.from.node, log, stage.from.platform !== undefined ? safeExpand(stage.from.platform, this.#globalEnv) : undefined);
     const c: ContainerConfig = state.config.config ?? {};
     if (envGet(c.Env, "PATH") === undefined) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
     const triggers = c.OnBuild ?? [];
@@ -875,11 +905,11 @@ class BuildRun {
     }
   }
 
-  async #sourceState(ref: string, stage: Stage, node: Instruction["node"]): Promise<State> {
+  async #sourceState(ref: string, stage: Stage, node: Instruction["node"], log: (line: string) => void): Promise<State> {
     const s = await this.#stageState(ref, stage.index);
     if (s) return s;
     if (this.#stageByName(ref, this.#df.stages.length) !== undefined) throw instructionError(this.#file, node, `stage ${ref} is not defined before this one`);
-    return this.#imageState(ref, node);
+    return this.#imageState(ref, node, log);
   }
 
   async #run(stage: Stage, ins: Extract<Instruction, { kind: "run" }>, state: State, scope: StageScope, noCache: boolean, parentHit: boolean, log: (l: string) => void, shell: readonly string[]): Promise<{ state: State; hit: boolean }> {
@@ -919,7 +949,7 @@ class BuildRun {
     const mountSources = new Map<string, State>();
     for (const m of ins.mounts) {
       if (m.type !== "bind" || m.from === undefined || mountSources.has(m.from)) continue;
-      const from = await this.#sourceState(m.from, stage, ins.node);
+      const from = await this.#sourceState(m.from, stage, ins.node, log);
       mountSources.set(m.from, from);
       inputs[`mount-from:${m.from}`] = from.key;
     }
@@ -1079,7 +1109,7 @@ class BuildRun {
     }
     let fromState: State | undefined;
     if (from !== undefined) {
-      fromState = await this.#sourceState(from, stage, ins.node);
+      fromState = await this.#sourceState(from, stage, ins.node, log);
       inputs["from"] = fromState.key;
       inputs["sources"] = JSON.stringify(sources);
     } else {

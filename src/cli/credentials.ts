@@ -56,7 +56,7 @@ function helperFor(doc: ConfigFile, key: string): string | undefined {
   return doc.credHelpers?.[key] ?? doc.credHelpers?.[key.replace(/^https?:\/\//, "").replace(/\/.*$/, "")] ?? doc.credsStore;
 }
 
-function runHelper(helper: string, action: "get" | "store" | "erase", input: string): Promise<string> {
+function runHelper(helper: string, action: "get" | "store" | "erase" | "list", input: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${helper}`, [action], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
@@ -64,7 +64,7 @@ function runHelper(helper: string, action: "get" | "store" | "erase", input: str
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr.on("data", (b: Buffer) => (err += b.toString()));
     child.on("error", (e) => reject(new CliError(`error getting credentials - err: ${e.message}, out: \`\``)));
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new CliError(`error ${action === "get" ? "getting" : action === "store" ? "storing" : "erasing"} credentials - err: exit status ${code}, out: \`${(out || err).trim()}\``))));
+    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new CliError(`error ${action === "get" ? "getting" : action === "store" ? "storing" : action === "list" ? "listing" : "erasing"} credentials - err: exit status ${code}, out: \`${(out || err).trim()}\``))));
     child.stdin.end(input);
   });
 }
@@ -123,4 +123,27 @@ export async function eraseCredentials(registry: string, env: NodeJS.ProcessEnv 
 export async function registryAuthHeader(registry: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const auth = await loadCredentials(registry, env);
   return Buffer.from(JSON.stringify(auth ?? {})).toString("base64url");
+}
+
+/**
+ * X-Registry-Config for a build: every stored credential (the config's `auths`, the registries
+ * with a credential helper, and what `credsStore` lists), base64url of docker's map from
+ * registry address to AuthConfig, as the docker CLI sends it.
+ */
+export async function registryConfigHeader(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const doc = await readConfig(configPath(env));
+  const keys = new Set([...Object.keys(doc.auths ?? {}), ...Object.keys(doc.credHelpers ?? {})]);
+  if (doc.credsStore) {
+    try {
+      for (const k of Object.keys(JSON.parse(await runHelper(doc.credsStore, "list", "")) as Record<string, unknown>)) keys.add(k);
+    } catch {
+      // A helper that cannot list: the registries in `auths` are still sent.
+    }
+  }
+  const out: Record<string, AuthConfig> = {};
+  for (const key of keys) {
+    const auth = await loadCredentials(key, env);
+    if (auth) out[key] = auth;
+  }
+  return Buffer.from(JSON.stringify(out)).toString("base64url");
 }

@@ -2,8 +2,10 @@
 // the docker CLI's legacy builder sends them, and the answer a JSON line
 // stream as dockerd writes it (`stream` text, `aux` with the image ID, and an
 // `error` line when the build fails).
-import type { BuildOptions, BuildService } from "../../build/index.js";
+import type { BuildOptions, BuildService, ImageFetcher } from "../../build/index.js";
 import { wharfError } from "../../internal/index.js";
+import { parseReference } from "../../oci/index.js";
+import { decodeRegistryConfig, type DistributionDeps } from "./distribution.js";
 import type { Query } from "../query.js";
 import { respondWithJsonStream, sendJson } from "../respond.js";
 import type { RequestContext, Router } from "../router.js";
@@ -62,7 +64,36 @@ export function parseBuildQuery(ctx: RequestContext): Omit<BuildOptions, "signal
   };
 }
 
-export function buildRoutes(router: Router, builds: BuildService): void {
+/**
+ * How a build fetches the images it names: a pull with the credentials the client sent for that
+ * image's registry (`X-Registry-Config`), its status lines in the build log as dockerd's legacy
+ * builder prints them (no byte counts: the build log is text).
+ */
+export function buildImageFetcher(distribution: Pick<DistributionDeps, "pull">, registryConfig: string | string[] | undefined): ImageFetcher {
+  const credentials = decodeRegistryConfig(registryConfig);
+  return async (name, { platform, log, signal }) => {
+    let domain: string;
+    try {
+      domain = parseReference(name).domain;
+    } catch (e) {
+      throw wharfError("invalid-argument", `${name}: ${(e as Error).message}`);
+    }
+    let last = "";
+    await distribution.pull(name, {
+      credentials: credentials.get(domain),
+      ...(platform ? { platform } : {}),
+      signal,
+      progress: (m) => {
+        if (m.current !== undefined || m.aux !== undefined) return;
+        const line = m.id ? `${m.id}: ${m.status}\n` : `${m.status}\n`;
+        if (line !== last) log(line);
+        last = line;
+      },
+    });
+  };
+}
+
+export function buildRoutes(router: Router, builds: BuildService, distribution?: Pick<DistributionDeps, "pull">): void {
   router.on("POST", "/build/prune", async (ctx) => {
     // Every record is one kind of cache here; `all`, `keep-storage` and filters narrow nothing yet.
     const result = await builds.prune();
@@ -70,7 +101,7 @@ export function buildRoutes(router: Router, builds: BuildService): void {
   });
 
   router.on("POST", "/build", async (ctx) => {
-    const options = parseBuildQuery(ctx);
+    const options = { ...parseBuildQuery(ctx), ...(distribution ? { fetchImage: buildImageFetcher(distribution, ctx.req.headers["x-registry-config"]) } : {}) };
     const quiet = ctx.query.bool("q");
     await respondWithJsonStream(ctx, async (out) => {
       let pending: Promise<void> = Promise.resolve();

@@ -2,7 +2,7 @@
 // reference docker's query makes, and progress messages as dockerd writes them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeRegistryAuth, humanSize, progressBar, progressJson, pullReference } from "./distribution.js";
+import { decodeRegistryAuth, decodeRegistryConfig, humanSize, progressBar, progressJson, pullReference } from "./distribution.js";
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
@@ -38,4 +38,22 @@ test("sizes are go-units' decimal HumanSize", () => {
   assert.equal(humanSize(1_113_000), "1.113MB");
   assert.equal(humanSize(32_768), "32.77kB");
   assert.equal(progressBar(10, 10), "[" + "=".repeat(50) + ">]      10B/10B");
+});
+
+test("X-Registry-Config gives the credentials by registry domain; Docker Hub's address is docker.io; junk gives none", () => {
+  const header = Buffer.from(
+    JSON.stringify({
+      "https://index.docker.io/v1/": { username: "hub", password: "h" },
+      "127.0.0.1:5000": { auth: Buffer.from("alice:s3cret").toString("base64"), serveraddress: "127.0.0.1:5000" },
+      "empty.example": {},
+      "odd.example": "not an object",
+    }),
+  ).toString("base64url");
+  const creds = decodeRegistryConfig(header);
+  assert.deepEqual([...creds.keys()].sort(), ["127.0.0.1:5000", "docker.io"]);
+  assert.deepEqual(creds.get("127.0.0.1:5000"), { username: "alice", password: "s3cret" });
+  assert.deepEqual(creds.get("docker.io"), { username: "hub", password: "h" });
+  assert.equal(decodeRegistryConfig("!!!").size, 0);
+  assert.equal(decodeRegistryConfig(undefined).size, 0);
+  assert.equal(decodeRegistryConfig(Buffer.from("[1]").toString("base64url")).size, 0);
 });

@@ -1,7 +1,7 @@
 // The registry routes of the Engine API: pull (`POST /images/create?fromImage=`),
 // push, `/auth` and `/distribution/{name}/json`, answering as dockerd does —
 // the same JSON progress messages, so the docker CLI draws its usual bars.
-import type { Credentials, Distribution, ProgressMessage } from "../../distribution/index.js";
+import { registryDomain, type Credentials, type Distribution, type ProgressMessage } from "../../distribution/index.js";
 import { wharfError } from "../../internal/index.js";
 import { isDigest } from "../../oci/index.js";
 import { readJsonBody } from "../body.js";
@@ -28,6 +28,30 @@ export function decodeRegistryAuth(header: string | string[] | undefined): Crede
     return undefined;
   }
   return credentialsOf(doc);
+}
+
+/**
+ * `X-Registry-Config` (what the docker CLI sends with a build): base64url of a JSON map from
+ * registry address (`https://index.docker.io/v1/`, `host:5000`) to AuthConfig; the credentials by
+ * registry domain (`docker.io`, `host:5000`). Unreadable or empty: none, as dockerd goes on.
+ */
+export function decodeRegistryConfig(header: string | string[] | undefined): ReadonlyMap<string, Credentials> {
+  const out = new Map<string, Credentials>();
+  const text = Array.isArray(header) ? header[0] : header;
+  if (!text) return out;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+  } catch {
+    return out;
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return out;
+  for (const [server, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) continue;
+    const credentials = credentialsOf(value as Record<string, unknown>);
+    if (credentials) out.set(registryDomain(server), credentials);
+  }
+  return out;
 }
 
 function credentialsOf(doc: Record<string, unknown>): Credentials | undefined {

@@ -291,7 +291,8 @@ export const buildCommand: Command = {
         cacheFrom: flags.strings("cache-from"),
         noCacheFilter: flags.strings("no-cache-filter"),
       };
-      const body = await ctx.client().build(context, query, secrets);
+      const { registryConfigHeader } = await import("../credentials.js");
+      const body = await ctx.client().build(context, query, secrets, await registryConfigHeader());
       let id = "";
       // With an output of `-`, stdout carries the result; the log goes to stderr.
       const log = output?.dest === "-" ? ctx.io.stderr : ctx.io.stdout;
