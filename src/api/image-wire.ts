@@ -99,8 +99,8 @@ export type InspectedImage = Pick<ImageView, "id" | "tags" | "digests" | "config
  * (compressed; unpacked sizes are known only after a pull).
  */
 export function remoteImageInspect(reference: Reference, image: ResolvedImage): ImageInspect {
-  // As a pull records it: the digest of what the reference named (an index, for a multi-platform image).
-  const digest = { domain: reference.domain, path: reference.path, digest: image.documents[0]?.digest ?? image.manifestDigest };
+  // As a pull records it: the digest of what the reference named, the first document (an index, for a multi-platform image).
+  const digest = { domain: reference.domain, path: reference.path, digest: image.documents[0]!.digest };
   return imageInspect({
     id: image.manifest.config.digest,
     tags: [],

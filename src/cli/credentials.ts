@@ -71,8 +71,12 @@ function runHelper(helper: string, action: "get" | "store" | "erase" | "list", i
 
 /** Credentials for a registry, or undefined when none are stored. */
 export async function loadCredentials(registry: string, env: NodeJS.ProcessEnv = process.env): Promise<AuthConfig | undefined> {
+  return credentialsIn(await readConfig(configPath(env)), registry);
+}
+
+/** A registry's credentials in a config document already read (or from the helper it names). */
+async function credentialsIn(doc: ConfigFile, registry: string): Promise<AuthConfig | undefined> {
   const key = serverKey(registry);
-  const doc = await readConfig(configPath(env));
   const helper = helperFor(doc, key);
   if (helper) {
     try {
@@ -142,7 +146,7 @@ export async function registryConfigHeader(env: NodeJS.ProcessEnv = process.env)
   }
   const out: Record<string, AuthConfig> = {};
   for (const key of keys) {
-    const auth = await loadCredentials(key, env);
+    const auth = await credentialsIn(doc, key);
     if (auth) out[key] = auth;
   }
   return Buffer.from(JSON.stringify(out)).toString("base64url");

@@ -51,6 +51,11 @@ export interface HostsFile {
 }
 
 const HOST_KEYS = new Set(["capabilities", "skip_verify", "ca"]);
+
+/** An endpoint at an http(s) URL's scheme and authority. */
+function endpointAt(url: URL, rest: Omit<Endpoint, "scheme" | "host">): Endpoint {
+  return { scheme: url.protocol === "http:" ? "http" : "https", host: url.host, ...rest };
+}
 const CAPABILITIES = new Set(["pull", "resolve", "push"]);
 
 function hostUrl(text: string, what: string): URL {
@@ -100,7 +105,7 @@ export function parseHostsFile(text: string, file: string, domain: string, insec
       if (doc["server"] !== undefined && typeof doc["server"] !== "string") throw new Error("server must be a URL");
       const url = hostUrl((doc["server"] as string | undefined) ?? `https://${domain}`, "server");
       const ca = caFiles(doc["ca"], base, "server");
-      server = { scheme: url.protocol === "http:" ? "http" : "https", host: url.host, skipVerify: skip(doc["skip_verify"], "server") ?? insecure(url.host), mirror: false, resolve: true, ...(ca ? { ca } : {}) };
+      server = endpointAt(url, { skipVerify: skip(doc["skip_verify"], "server") ?? insecure(url.host), mirror: false, resolve: true, ...(ca ? { ca } : {}) });
     }
     const mirrors: Endpoint[] = [];
     const hosts = doc["host"] ?? {};
@@ -115,15 +120,7 @@ export function parseHostsFile(text: string, file: string, domain: string, insec
       if (!Array.isArray(caps) || !caps.every((c): c is string => typeof c === "string" && CAPABILITIES.has(c))) throw new Error(`${what}: capabilities must be a list of "pull", "resolve", "push"`);
       if (!caps.includes("pull")) continue;
       const ca = caFiles(entry["ca"], base, what);
-      mirrors.push({
-        scheme: url.protocol === "http:" ? "http" : "https",
-        host: url.host,
-        skipVerify: skip(entry["skip_verify"], what) ?? insecure(url.host),
-        mirror: true,
-        resolve: caps.includes("resolve"),
-        namespace: domain,
-        ...(ca ? { ca } : {}),
-      });
+      mirrors.push(endpointAt(url, { skipVerify: skip(entry["skip_verify"], what) ?? insecure(url.host), mirror: true, resolve: caps.includes("resolve"), namespace: domain, ...(ca ? { ca } : {}) }));
     }
     return { ...(server ? { server } : {}), mirrors };
   } catch (e) {
@@ -245,7 +242,7 @@ export class RegistryHosts {
       if (domain === DEFAULT_DOMAIN) {
         for (const m of this.#config.mirrors ?? []) {
           const url = new URL(m);
-          out.push({ scheme: url.protocol === "http:" ? "http" : "https", host: url.host, skipVerify: this.isInsecure(url.host), mirror: true, resolve: true });
+          out.push(endpointAt(url, { skipVerify: this.isInsecure(url.host), mirror: true, resolve: true }));
         }
       }
     }

@@ -258,8 +258,9 @@ export class Puller {
 
   /** The manifest and config a reference names for a platform (the host's by default), without storing anything. */
   async resolve(repo: Repository, ref: Reference, platform: Platform | undefined, signal?: AbortSignal): Promise<ResolvedImage> {
-    const top = await repo.getManifest(ref.digest ?? ref.tag ?? "latest", signal);
-    return this.#resolved(repo, ref.digest || ref.tag ? ref : { ...ref, tag: "latest" }, top, platform ?? hostPlatform(), signal);
+    const one = ref.digest === undefined && ref.tag === undefined ? { ...ref, tag: "latest" } : ref;
+    const top = await repo.getManifest(one.digest ?? one.tag!, signal);
+    return this.#resolved(repo, one, top, platform ?? hostPlatform(), signal);
   }
 
   #parse(bytes: Buffer, mediaType: string, what: string) {

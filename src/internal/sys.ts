@@ -130,10 +130,17 @@ export function nativeFile(name: string): string {
   return found;
 }
 
-/** A module's worker or helper script beside it in dist/src (`archive/apply-worker.js`). */
+const workerScripts = new Map<string, string>();
+
+/** A module's worker or helper script beside it in dist/src (`archive/apply-worker.js`); looked up once. */
 export function workerScript(fromUrl: string, relative: string): string {
-  const found = installedFile(fromUrl, join("src", relative));
-  if (found === undefined) throw new Error(`dist/src/${relative} not found: run \`npm run build\``);
+  const key = `${fromUrl}\0${relative}`;
+  let found = workerScripts.get(key);
+  if (found === undefined) {
+    found = installedFile(fromUrl, join("src", relative));
+    if (found === undefined) throw new Error(`dist/src/${relative} not found: run \`npm run build\``);
+    workerScripts.set(key, found);
+  }
   return found;
 }
 

@@ -7,8 +7,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { request } from "node:http";
+import { projectRoot } from "./daemons.js";
 
 export interface Registry {
   /** `127.0.0.1:<port>` */
@@ -47,7 +47,7 @@ function answers(host: string): Promise<boolean> {
 export async function startWharfRegistry(): Promise<Registry> {
   const root = await mkdtemp(join(tmpdir(), "wharf-registry-test-"));
   const host = `127.0.0.1:${await freePort()}`;
-  const bin = fileURLToPath(new URL("../../../bin/wharf", import.meta.url));
+  const bin = join(projectRoot, "bin", "wharf");
   const child = spawn(bin, ["registry", "serve", "--addr", host, "--root", join(root, "data"), "--log-level", "error"], { stdio: ["ignore", "ignore", "pipe"] });
   return running("wharf registry serve", child, host, root);
 }
