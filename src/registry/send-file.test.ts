@@ -1,10 +1,11 @@
 // Blob bodies over plain HTTP go out by sendfile: whole, by range, several
 // on one keep-alive connection, and a peer that leaves midway stops the send
-// without harming the server.
+// without harming the server; pipelined requests are answered in order.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
+import { connect } from "node:net";
 import { call, sha256, startTestRegistry, type TestRegistry } from "./testing.js";
 
 let reg: TestRegistry;
@@ -71,4 +72,49 @@ test("a peer that stops reading and leaves midway ends the send; the server goes
   });
   const again = await get(new Agent());
   assert.ok(again.body.equals(blob));
+});
+
+/** Reads HTTP/1.1 responses with a Content-Length body off `data` as they complete. */
+function responses(data: Buffer): { status: number; body: Buffer }[] {
+  const out: { status: number; body: Buffer }[] = [];
+  let at = 0;
+  for (;;) {
+    const end = data.indexOf("\r\n\r\n", at);
+    if (end < 0) return out;
+    const head = data.subarray(at, end).toString("latin1");
+    const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+    if (data.length < end + 4 + length) return out;
+    out.push({ status: Number(head.split(" ")[1]), body: data.subarray(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
+}
+
+test("requests pipelined on one connection are all answered, in order", async () => {
+  const url = new URL(reg.url);
+  const socket = connect(Number(url.port), url.hostname);
+  try {
+    const path = `/v2/big/blobs/${digest}`;
+    const ask = (range?: string) => `GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\n${range ? `Range: bytes=${range}\r\n` : ""}\r\n`;
+    // Written at once: the second and third arrive while the first is still being sent.
+    socket.write(ask() + ask("10-19") + ask());
+    const chunks: Buffer[] = [];
+    const got = await new Promise<{ status: number; body: Buffer }[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${responses(Buffer.concat(chunks)).length} of 3 responses came within 20 s`)), 20_000);
+      socket.on("data", (c: Buffer) => {
+        chunks.push(c);
+        const all = responses(Buffer.concat(chunks));
+        if (all.length === 3) {
+          clearTimeout(timer);
+          resolve(all);
+        }
+      });
+      socket.on("error", reject);
+    });
+    assert.deepEqual(got.map((r) => r.status), [200, 206, 200]);
+    assert.ok(got[0]!.body.equals(blob));
+    assert.ok(got[1]!.body.equals(blob.subarray(10, 20)));
+    assert.ok(got[2]!.body.equals(blob));
+  } finally {
+    socket.destroy();
+  }
 });

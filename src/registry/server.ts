@@ -3,6 +3,7 @@
 // the authorizer for the access the route needs, and maps it onto Registry.
 // Errors become the spec's JSON body in one place (errors.ts).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { createServer as createHttpsServer } from "node:https";
 import { pipeline } from "node:stream/promises";
 import { MediaType, type Digest } from "../oci/index.js";
@@ -192,6 +193,23 @@ function socketFd(req: IncomingMessage): number | undefined {
   return typeof fd === "number" && fd >= 0 ? fd : undefined;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** The socket a response writes to; waits for it while earlier responses on the connection are still going. Undefined once the response closed. */
+function responseSocket(res: ServerResponse): Promise<Socket | undefined> {
+  if (res.socket) return Promise.resolve(res.socket);
+  if (res.destroyed) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("socket", done);
+      res.off("close", done);
+      resolve(res.socket && !res.destroyed ? res.socket : undefined);
+    };
+    res.on("socket", done);
+    res.on("close", done);
+  });
+}
+
 /** A peer that takes no byte of a blob for this long is dropped. */
 const SEND_IDLE_MS = 120_000;
 
@@ -206,20 +224,11 @@ async function sendBlobFile(store: FileProvider, digest: Digest, range: { start:
   try {
     head();
     res.flushHeaders();
-    const socket = res.socket;
+    // A pipelined request's response gets the socket once the ones before it ended.
+    const socket = await responseSocket(res);
     if (!socket) return;
-    // The kernel's bytes must follow the headers: wait until the socket took them.
-    if (socket.writableLength > 0) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          socket.off("drain", done);
-          socket.off("close", done);
-          resolve();
-        };
-        socket.on("drain", done);
-        socket.on("close", done);
-      });
-    }
+    // The kernel's bytes must follow the headers: an empty write calls back once every byte before it is out.
+    if (socket.writableLength > 0) await new Promise<void>((resolve) => socket.write(EMPTY, () => resolve()));
     if (res.destroyed || socket.destroyed) return;
     const length = range.end - range.start + 1;
     const [sent, job] = sys().sendFile(fd, handle.fd, range.start, length, SEND_IDLE_MS);
