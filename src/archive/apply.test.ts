@@ -157,6 +157,16 @@ describe("applyLayer writes entries", () => {
     }
   });
 
+  it("with hash: false, writes the same tree and returns the sizes without a diffID", async (t) => {
+    const tar = await bytesOf(tarOf([dir("etc/"), file("etc/os-release", "wharf\n"), file("big", "y".repeat(300_000)), symlink("l", "big")]));
+    const hashed = await applyLayer((await layerRoot(t)).layer, Readable.from([tar]));
+    const { layer } = await layerRoot(t);
+    const sizes = await applyLayer(layer, Readable.from([tar]), { hash: false });
+    assert.deepEqual(sizes, { size: hashed.size, contentSize: hashed.contentSize });
+    assert.equal(readFileSync(join(layer, "big"), "utf8").length, 300_000);
+    assert.equal(readlinkSync(join(layer, "l")), "big");
+  });
+
   it("sets owners, modes (setuid after chown), mtimes and xattrs", async (t) => {
     const { layer } = await layerRoot(t);
     await applyLayer(

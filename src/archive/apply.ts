@@ -15,7 +15,7 @@ import type { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { Digester, type Digest } from "../oci/index.js";
 import { asWharfError, errorChain, wharfError, WharfError, workerScript } from "../internal/index.js";
-import type { ApplyOptions, ApplyResult } from "./archive.js";
+import type { ApplyOptions, ApplyResult, ApplySizes } from "./archive.js";
 import type { ToMain, ToWorker, WorkerConfig } from "./apply-protocol.js";
 import { decompress } from "./compression.js";
 
@@ -48,12 +48,17 @@ export interface ApplyTuning {
  * outside `dir` was touched. After any failure `dir` holds a partial layer:
  * the caller must discard it.
  */
-export function applyLayer(dir: string, source: Readable, options: ApplyOptions = {}): Promise<ApplyResult> {
+export function applyLayer(dir: string, source: Readable, options: ApplyOptions & { readonly hash: false }): Promise<ApplySizes>;
+export function applyLayer(dir: string, source: Readable, options?: ApplyOptions): Promise<ApplyResult>;
+export function applyLayer(dir: string, source: Readable, options: ApplyOptions = {}): Promise<ApplySizes | ApplyResult> {
   return applyLayerTuned(dir, source, options, { hashInWorker: HASH_IN_WORKER });
 }
 
 /** applyLayer with its internal choices open, for benchmarks. */
-export async function applyLayerTuned(dir: string, source: Readable, options: ApplyOptions, tuning: ApplyTuning): Promise<ApplyResult> {
+export async function applyLayerTuned(dir: string, source: Readable, options: ApplyOptions & { readonly hash: false }, tuning: ApplyTuning): Promise<ApplySizes>;
+export async function applyLayerTuned(dir: string, source: Readable, options: ApplyOptions, tuning: ApplyTuning): Promise<ApplyResult>;
+export async function applyLayerTuned(dir: string, source: Readable, options: ApplyOptions, tuning: ApplyTuning): Promise<ApplySizes | ApplyResult> {
+  const hash = options.hash !== false;
   const { signal } = options;
   try {
     signal?.throwIfAborted();
@@ -65,7 +70,7 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
   const config: WorkerConfig = {
     root: dir,
     identity: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: currentUmask() },
-    hashInWorker: tuning.hashInWorker,
+    hashInWorker: hash && tuning.hashInWorker,
   };
   const worker = new Worker(workerScript(import.meta.url, "archive/apply-worker.js"), { workerData: config });
   // A failure stops the reading too, even while it waits for the source.
@@ -73,7 +78,8 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
   const onAbort = () => run.fail(wharfError("cancelled", `apply layer to ${JSON.stringify(dir)}: cancelled`));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const digester = tuning.hashInWorker ? undefined : new Digester();
+    const digester = hash && !tuning.hashInWorker ? new Digester() : undefined;
+    let size = 0;
     let batch = Buffer.allocUnsafeSlow(BATCH);
     let fill = 0;
     const flush = async (): Promise<void> => {
@@ -86,6 +92,7 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     for await (const chunk of decompress(source) as AsyncIterable<Buffer>) {
       run.throwIfFailed();
       digester?.update(chunk);
+      size += chunk.length;
       let off = 0;
       while (off < chunk.length) {
         const n = chunk.copy(batch, fill, off);
@@ -97,6 +104,7 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     await flush();
     run.send({ type: "end" });
     const done = await run.done;
+    if (!hash) return { size, contentSize: done.contentSize };
     if (digester) return { diffId: digester.digest(), size: digester.size, contentSize: done.contentSize };
     if (done.diffId === undefined || done.size === undefined) throw wharfError("internal", "apply layer: the worker returned no diffID");
     return { diffId: done.diffId, size: done.size, contentSize: done.contentSize };

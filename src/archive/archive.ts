@@ -13,7 +13,8 @@
 //     Reads a layer (compression detected from its first bytes), writes it
 //     into `dir` (an empty directory: a snapshot's upper dir) with overlay
 //     whiteouts, and returns the digest and size of the *uncompressed* tar
-//     (the diffID). Hostile entries reject the whole layer with WharfError
+//     (the diffID; with `hash: false`, for a caller that hashes the very bytes
+//     it passes, the sizes only). Hostile entries reject the whole layer with WharfError
 //     invalid-argument, naming the entry; the caller then discards `dir`.
 //
 //   diffDirectory(dir, options) → Readable
@@ -23,9 +24,7 @@
 //   decompress(source) → Readable, detectCompression(bytes) → Compression
 import type { Digest } from "../oci/index.js";
 
-export interface ApplyResult {
-  /** sha256 of the uncompressed tar stream. */
-  readonly diffId: Digest;
+export interface ApplySizes {
   /** Bytes of the uncompressed tar stream. */
   readonly size: number;
   /**
@@ -35,6 +34,17 @@ export interface ApplyResult {
   readonly contentSize: number;
 }
 
+export interface ApplyResult extends ApplySizes {
+  /** sha256 of the uncompressed tar stream. */
+  readonly diffId: Digest;
+}
+
 export interface ApplyOptions {
   readonly signal?: AbortSignal;
+  /**
+   * false: the caller hashes the same uncompressed bytes on its own (an
+   * import or load writing them to the content store), so the apply does
+   * not hash them a second time and returns the sizes only.
+   */
+  readonly hash?: boolean;
 }

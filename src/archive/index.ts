@@ -1,5 +1,5 @@
 // archive: the public entry — layer apply and diff, tar streams, compression.
-export type { ApplyOptions, ApplyResult } from "./archive.js";
+export type { ApplyOptions, ApplyResult, ApplySizes } from "./archive.js";
 export { applyLayer } from "./apply.js";
 export { diffDirectory, type DiffOptions } from "./diff.js";
 export { compress, decompress, detectCompression } from "./compression.js";

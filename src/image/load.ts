@@ -107,13 +107,17 @@ async function feed(out: PassThrough | undefined, chunk: Buffer): Promise<void> 
   });
 }
 
+/** A layer unpacked early, before storeFile knows its diffID. */
+type EarlyApplied = Omit<EarlyUnpack, "diffId">;
+
 /** Starts unpacking a file that looks like a layer; resolves to undefined when it is not one after all. */
-async function startEarly(store: ImageStore, lease: Lease): Promise<{ input: PassThrough; done: Promise<EarlyUnpack | undefined> }> {
+async function startEarly(store: ImageStore, lease: Lease): Promise<{ input: PassThrough; done: Promise<EarlyApplied | undefined> }> {
   const key = `extract-load-${randomBytes(8).toString("hex")}`;
   lease.addSnapshot(key);
   const mounts = await store.snapshotter.prepare(key);
   const input = new PassThrough({ highWaterMark: 1 << 20 });
-  const done = applyLayer(writableDir(mounts), input).then(
+  // storeFile hashes the same bytes (the file itself, or its decompressed form): no second hash here.
+  const done = applyLayer(writableDir(mounts), input, { hash: false }).then(
     (r) => ({ key, ...r }),
     async () => {
       await store.snapshotter.remove(key).catch(() => {});
@@ -161,7 +165,7 @@ async function storeFile(store: ImageStore, files: ArchiveFiles, entry: TarEntry
   let compressed = false;
   let inflate: PassThrough | undefined;
   let diffDone: Promise<Digest> | undefined;
-  let early: { input: PassThrough; done: Promise<EarlyUnpack | undefined> } | undefined;
+  let early: { input: PassThrough; done: Promise<EarlyApplied | undefined> } | undefined;
   // Bytes go on in batches: one disk write of a batch overlaps reading the next.
   let pendingWrite: Promise<void> = Promise.resolve();
   let parts: Buffer[] = [];
@@ -218,7 +222,6 @@ async function storeFile(store: ImageStore, files: ArchiveFiles, entry: TarEntry
     if (!compressed) early?.input.end();
     const info = await writer.commit();
     lease.addBlob(info.digest);
-    if (early) files.early.add(info.digest, early.done);
     let diffId = info.digest;
     if (diffDone) {
       try {
@@ -227,6 +230,10 @@ async function storeFile(store: ImageStore, files: ArchiveFiles, entry: TarEntry
         // Compressed-looking but not decompressible: not a layer; keep the blob, it may be anything.
         compressed = false;
       }
+    }
+    if (early) {
+      const layerDiffId = diffId;
+      files.early.add(info.digest, early.done.then((u) => u && { ...u, diffId: layerDiffId }));
     }
     return { file: { digest: info.digest, size: info.size, diffId, compressed }, ...(keep ? { bytes: Buffer.concat(keep) } : {}) };
   } catch (e) {

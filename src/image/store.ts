@@ -508,12 +508,13 @@ export class ImageStore implements ImageService {
       const toApply = new PassThrough({ highWaterMark: TEE_BATCH });
       const fed = teeToWriter(decompress(source), writer, toApply);
       fed.catch(() => {});
-      const applied = await applyLayer(writableDir(mounts), toApply, options.signal ? { signal: options.signal } : {});
+      // The writer hashes the bytes applied: the layer's digest is its diffID.
+      const applied = await applyLayer(writableDir(mounts), toApply, { hash: false, ...(options.signal ? { signal: options.signal } : {}) });
       await fed;
-      const blob = await writer.commit({ digest: applied.diffId, size: applied.size });
+      const blob = await writer.commit({ size: applied.size });
       committed = true;
       lease.addBlob(blob.digest);
-      const diffId = applied.diffId;
+      const diffId = blob.digest;
       try {
         await this.snapshotter.commit(diffId, key, { labels: layerLabels(diffId, applied) });
       } catch (e) {
