@@ -331,6 +331,25 @@ static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
 }
 
 
+/* createFile(path, mode) → fd: a new regular file, opened write-only; never
+ * an existing name, never through a final symlink (O_EXCL | O_NOFOLLOW),
+ * close-on-exec. Unlike fs.openSync in a worker thread, the fd is not
+ * recorded as the worker's, so finishFiles may close it on the thread pool. */
+static napi_value js_create_file(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  uint32_t mode = 0;
+  if (argc < 2 || !get_str(env, argv[0], path, sizeof path, 0, NULL) || napi_get_value_uint32(env, argv[1], &mode) != napi_ok || mode > 07777)
+    return throw_type(env, "createFile(path, mode)");
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return throw_errno(env, errno, "open", path);
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
 /* A write-only connection to a SOCK_SEQPACKET unix socket (conmon's attach
  * socket), which libuv cannot open. The read side is shut at once so the
  * peer never blocks writing output nobody reads; the caller writes with
@@ -1306,6 +1325,164 @@ static napi_value js_hasher_digest(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* finishFiles(meta: Float64Array, parts: Uint8Array[]) → Promise<void>: the
+ * rest of each of several files created (open) by a layer's apply, in one job
+ * on the thread pool, so a layer's small files are written and finished on
+ * other cores while its entries go on being created in order. Per file, 7
+ * numbers in meta: fd, uid and gid (uid < 0: no chown), mode (< 0: no
+ * chmod), mtime seconds and nanoseconds, and how many of `parts` (taken in
+ * order) are its bytes. Each file gets its bytes, then chown, chmod (after
+ * chown: chown clears setuid), both times, and is closed — every fd is
+ * closed, whatever fails. A failure rejects with an errno error whose
+ * `index` is the file's. */
+#define FINISH_META 7
+#define FINISH_MAX_FILES 256
+#define FINISH_MAX_PARTS 1024
+
+struct finish_file {
+  int fd;
+  int uid;
+  int gid;
+  int mode;
+  struct timespec mtime;
+  int first_part;
+  int nparts;
+};
+
+struct finish_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref parts_ref;
+  int nfiles;
+  struct finish_file files[FINISH_MAX_FILES];
+  struct iovec parts[FINISH_MAX_PARTS];
+  int err;
+  int err_index;
+  const char *syscall;
+};
+
+static int write_all(int fd, struct iovec *parts, int nparts, const char **syscall) {
+  struct iovec iov[FINISH_MAX_PARTS];
+  memcpy(iov, parts, sizeof(struct iovec) * (size_t)nparts);
+  struct iovec *cur = iov;
+  int left = nparts;
+  while (left > 0) {
+    if (cur->iov_len == 0) {
+      cur++;
+      left--;
+      continue;
+    }
+    ssize_t n = writev(fd, cur, left > IOV_MAX ? IOV_MAX : left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *syscall = "write";
+      return errno;
+    }
+    size_t done = (size_t)n;
+    while (left > 0 && done >= cur->iov_len) {
+      done -= cur->iov_len;
+      cur++;
+      left--;
+    }
+    if (left > 0) {
+      cur->iov_base = (char *)cur->iov_base + done;
+      cur->iov_len -= done;
+    }
+  }
+  return 0;
+}
+
+static void finish_execute(napi_env env, void *arg) {
+  (void)env;
+  struct finish_job *job = arg;
+  for (int i = 0; i < job->nfiles; i++) {
+    struct finish_file *f = &job->files[i];
+    if (job->err == 0) {
+      const char *syscall = NULL;
+      int e = write_all(f->fd, job->parts + f->first_part, f->nparts, &syscall);
+      if (e == 0 && f->uid >= 0 && fchown(f->fd, (uid_t)f->uid, (gid_t)f->gid) < 0) e = errno, syscall = "fchown";
+      if (e == 0 && f->mode >= 0 && fchmod(f->fd, (mode_t)f->mode) < 0) e = errno, syscall = "fchmod";
+      struct timespec times[2] = {f->mtime, f->mtime};
+      if (e == 0 && futimens(f->fd, times) < 0) e = errno, syscall = "futimens";
+      if (e != 0) {
+        job->err = e;
+        job->err_index = i;
+        job->syscall = syscall;
+      }
+    }
+    close(f->fd);
+  }
+}
+
+static void finish_complete(napi_env env, napi_status status, void *arg) {
+  struct finish_job *job = arg;
+  if (status != napi_ok && job->err == 0) {
+    job->err = ECANCELED;
+    job->syscall = "finishFiles";
+  }
+  if (job->err == 0) {
+    napi_resolve_deferred(env, job->deferred, undefined(env));
+  } else {
+    napi_value error = errno_error(env, job->err, job->syscall, NULL), index;
+    napi_create_int32(env, job->err_index, &index);
+    napi_set_named_property(env, error, "index", index);
+    napi_reject_deferred(env, job->deferred, error);
+  }
+  napi_delete_reference(env, job->parts_ref);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_finish_files(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "finishFiles(meta: Float64Array (7 per file, at most 256 files), parts: Uint8Array[] (at most 1024))";
+  if (argc < 2) return throw_type(env, usage);
+  bool is_typed = false, is_array = false;
+  napi_typedarray_type tt;
+  size_t count = 0;
+  void *data = NULL;
+  if (napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed || napi_get_typedarray_info(env, argv[0], &tt, &count, &data, NULL, NULL) != napi_ok ||
+      tt != napi_float64_array || count % FINISH_META != 0 || count / FINISH_META > FINISH_MAX_FILES)
+    return throw_type(env, usage);
+  uint32_t nparts = 0;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &nparts) != napi_ok || nparts > FINISH_MAX_PARTS) return throw_type(env, usage);
+  struct finish_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  for (uint32_t i = 0; i < nparts; i++) {
+    napi_value item;
+    if (napi_get_element(env, argv[1], i, &item) != napi_ok || !get_part(env, item, &job->parts[i])) {
+      free(job);
+      return throw_type(env, usage);
+    }
+  }
+  const double *meta = data;
+  job->nfiles = (int)(count / FINISH_META);
+  uint32_t next = 0;
+  for (int i = 0; i < job->nfiles; i++) {
+    const double *m = meta + (size_t)i * FINISH_META;
+    struct finish_file *f = &job->files[i];
+    double sec = m[4], nsec = m[5], n = m[6];
+    if (m[0] < 0 || m[0] > INT32_MAX || n < 0 || n > (double)(nparts - next) || nsec < 0 || nsec >= 1e9) {
+      free(job);
+      return throw_type(env, usage);
+    }
+    f->fd = (int)m[0];
+    f->uid = m[1] < 0 ? -1 : (int)m[1];
+    f->gid = m[2] < 0 ? -1 : (int)m[2];
+    f->mode = m[3] < 0 ? -1 : (int)m[3];
+    f->mtime.tv_sec = (time_t)sec;
+    f->mtime.tv_nsec = (long)nsec;
+    f->first_part = (int)next;
+    f->nparts = (int)n;
+    next += (uint32_t)n;
+  }
+  /* The parts (the array holds them) stay alive until the job completes. */
+  napi_create_reference(env, argv[1], 1, &job->parts_ref);
+  return queue_job(env, "wharf:finishFiles", finish_execute, finish_complete, job, &job->work, &job->deferred);
+}
+
 /* sendFile(socketFd, fileFd, offset, length, idleMs) → [Promise<number>, job]:
  * the kernel copies `length` bytes of the file from `offset` to the socket
  * (sendfile: never through the process) on a thread of its own, waiting
@@ -1500,6 +1677,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"renameNoReplace", NULL, js_rename_noreplace, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"createFile", NULL, js_create_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seqpacketConnect", NULL, js_seqpacket_connect, NULL, NULL, NULL, napi_enumerable, NULL},
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
     {"netnsCreate", NULL, js_netns_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1510,6 +1688,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
     {"hasherCreate", NULL, js_hasher_create, NULL, NULL, NULL, napi_enumerable, NULL},
     {"hasherWrite", NULL, js_hasher_write, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"finishFiles", NULL, js_finish_files, NULL, NULL, NULL, napi_enumerable, NULL},
     {"hasherDigest", NULL, js_hasher_digest, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendFile", NULL, js_send_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendFileCancel", NULL, js_send_file_cancel, NULL, NULL, NULL, napi_enumerable, NULL},

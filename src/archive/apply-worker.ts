@@ -1,7 +1,8 @@
 // apply-worker: the worker thread of applyLayer. It receives the
 // uncompressed tar in transferred chunks, parses it and writes the entries
-// with synchronous fs calls (see apply.ts for why), acknowledging each chunk
-// so the main thread can bound what is in flight.
+// with synchronous fs calls (see apply.ts for why) and its small files'
+// remaining work on the thread pool (see layer-writer.ts), acknowledging each
+// chunk so the main thread can bound what is in flight.
 import { parentPort, workerData } from "node:worker_threads";
 import { Digester } from "../oci/index.js";
 import { errorChain, WharfError } from "../internal/index.js";
@@ -12,7 +13,8 @@ import type { ToMain, ToWorker, WorkerConfig } from "./apply-protocol.js";
 const port = parentPort;
 if (port === null) throw new Error("apply-worker must run as a worker thread");
 const config = workerData as WorkerConfig;
-const writer = new LayerWriter(config.root, config.identity);
+// Each message's buffer is transferred and never reused: the writer may keep its chunks.
+const writer = new LayerWriter(config.root, config.identity, { deferFiles: true });
 const parser = new TarParser(writer);
 const digester = config.hashInWorker ? new Digester() : undefined;
 let failed = false;
@@ -21,7 +23,7 @@ function send(msg: ToMain): void {
   port!.postMessage(msg);
 }
 
-port.on("message", (msg: ToWorker) => {
+async function handle(msg: ToWorker): Promise<void> {
   if (failed) return;
   try {
     switch (msg.type) {
@@ -29,12 +31,14 @@ port.on("message", (msg: ToWorker) => {
         const chunk = Buffer.from(msg.buffer, 0, msg.length);
         digester?.update(chunk);
         parser.push(chunk);
+        // Acknowledged once the files it finished are mostly written: the main thread's bound covers them too.
+        await writer.drained();
         send({ type: "ack", length: msg.length });
         return;
       }
       case "end": {
         parser.end();
-        writer.finish();
+        await writer.finish();
         send(digester ? { type: "done", diffId: digester.digest(), size: digester.size, contentSize: writer.contentSize } : { type: "done", contentSize: writer.contentSize });
         return;
       }
@@ -42,10 +46,16 @@ port.on("message", (msg: ToWorker) => {
   } catch (e) {
     failed = true;
     try {
-      writer.abort();
+      await writer.abort();
     } catch {
       // the failure being reported matters more than a close error
     }
     send({ type: "error", kind: e instanceof WharfError ? e.kind : "internal", message: e instanceof WharfError ? e.message : `apply layer: ${errorChain(e)}` });
   }
+}
+
+// One message at a time, in order, each after the one before has settled.
+let queue = Promise.resolve();
+port.on("message", (msg: ToWorker) => {
+  queue = queue.then(() => handle(msg));
 });

@@ -195,6 +195,67 @@ describe("applyLayer writes entries", () => {
     assert.equal(readlinkSync(join(layer, "bin/link")), "su");
   });
 
+  it("writes thousands of small files, each with its own bytes, owner, mode and mtime", async (t) => {
+    // Far more files than one group or the groups allowed in flight: each file's metadata goes with its own fd.
+    const entries: TarInput[] = [dir("d/")];
+    for (let i = 0; i < 2000; i++) entries.push(file(`d/${i % 7}/f${i}`, `content ${i}\n`.repeat(1 + (i % 50)), { mode: 0o600 + (i % 64), uid: i % 5, gid: i % 3, mtime: 1_000_000_000 + i }));
+    entries.push(file("big", "z".repeat(3 << 20), { mode: 0o640, mtime: 1_234_567_890 }));
+    const { layer } = await layerRoot(t);
+    await applyLayer(layer, tarOf(entries));
+    for (let i = 0; i < 2000; i++) {
+      const path = join(layer, `d/${i % 7}/f${i}`);
+      const st = lstatSync(path);
+      assert.equal(readFileSync(path, "utf8"), `content ${i}\n`.repeat(1 + (i % 50)), path);
+      assert.equal(st.mode & 0o7777, 0o600 + (i % 64), path);
+      assert.equal(`${st.uid}:${st.gid}`, `${i % 5}:${i % 3}`, path);
+      assert.equal(st.mtimeMs, (1_000_000_000 + i) * 1000, path);
+    }
+    assert.equal(lstatSync(join(layer, "big")).size, 3 << 20);
+    assert.equal(lstatSync(join(layer, "big")).mtimeMs, 1_234_567_890_000);
+  });
+
+  it("a small file replaced, linked or removed by later entries ends as those entries say", async (t) => {
+    const { layer } = await layerRoot(t);
+    await applyLayer(
+      layer,
+      tarOf([
+        file("a", "first", { mtime: 1_000_000_000 }),
+        hardlink("b", "a"),
+        file("a", "second", { mode: 0o600, mtime: 1_100_000_000 }),
+        file("c", "gone"),
+        dir("c/"),
+        file("c/inside", "kept"),
+        file("e", "x"),
+        file(".wh.e", ""),
+      ]),
+    );
+    assert.equal(readFileSync(join(layer, "b"), "utf8"), "first", "the link keeps the first file");
+    assert.equal(lstatSync(join(layer, "b")).mtimeMs, 1_000_000_000_000);
+    assert.equal(readFileSync(join(layer, "a"), "utf8"), "second");
+    assert.equal(lstatSync(join(layer, "a")).mode & 0o7777, 0o600);
+    assert.equal(lstatSync(join(layer, "a")).nlink, 1);
+    assert.equal(readFileSync(join(layer, "c/inside"), "utf8"), "kept");
+    assert.ok(lstatSync(join(layer, "e")).isCharacterDevice(), "the whiteout replaced the file");
+  });
+
+  it("a small file that cannot be written fails the layer, naming the entry", async (t) => {
+    const root = await tempDir(t);
+    sys().mount("tmpfs", root, "tmpfs", 0, "size=256k");
+    try {
+      const layer = join(root, "layer");
+      mkdirSync(layer);
+      const entries: TarInput[] = [];
+      for (let i = 0; i < 20; i++) entries.push(file(`f${i}`, "q".repeat(100_000)));
+      await assert.rejects(applyLayer(layer, tarOf(entries)), (e: unknown) => {
+        assert.ok(e instanceof WharfError, String(e));
+        assert.match(e.message, /^apply layer: entry "f\d+": no space left on device/);
+        return true;
+      });
+    } finally {
+      sys().umount2(root, 2);
+    }
+  });
+
   it("keeps fractional PAX mtimes and sets symlink mtimes without following them", async (t) => {
     const { layer } = await layerRoot(t);
     await applyLayer(layer, tarOf([file("f", "", { mtime: 1_600_000_000.25 }), { header: { name: "l", type: "symlink", linkname: "f", mtime: 1_000_000_000 } }]));

@@ -9,6 +9,14 @@
 // an entry's parent is one lookup, and "passes through a symlink" is decided
 // without asking the disk. Creation never follows a symlink either way:
 // files are opened O_EXCL|O_NOFOLLOW, metadata calls are the l* variants.
+//
+// Every name is created here, in the tar's order, on the calling thread. With
+// `deferFiles`, what is left of a small regular file once it is open — its
+// bytes, owner, mode, times and the close, all through its fd, none by path —
+// goes to the thread pool in groups (sys().finishFiles), so those syscalls run
+// on other cores while the next entries are created. A later entry that
+// replaces or links the name acts on the name as it would anyway; finish()
+// waits for every group before the directory times are set.
 import {
   closeSync,
   constants,
@@ -44,6 +52,54 @@ export interface Identity {
   readonly umask: number;
 }
 
+export interface LayerWriterOptions {
+  /**
+   * Finish small files on the thread pool (see the top of this file). The
+   * chunks given to data() are then kept until their group is written: the
+   * caller must never reuse their memory.
+   */
+  readonly deferFiles?: boolean;
+}
+
+/** Files up to this size are deferred; larger ones are written here, as they stream. */
+const DEFER_MAX_SIZE = 1 << 20;
+/** A group is sent to the thread pool at this many files or bytes. */
+const GROUP_FILES = 32;
+const GROUP_BYTES = 1 << 20;
+/** The native job's limits (finishFiles). */
+const GROUP_MAX_FILES = 256;
+const GROUP_MAX_PARTS = 1024;
+/** drained() waits while more groups than this are on the thread pool. */
+const PENDING_GROUPS = 4;
+
+/** The small files of one finishFiles job. */
+class FileGroup {
+  readonly meta: number[] = [];
+  readonly parts: Buffer[] = [];
+  readonly names: string[] = [];
+  readonly fds: number[] = [];
+  bytes = 0;
+
+  add(fd: number, name: string, parts: readonly Buffer[], size: number, uid: number, gid: number, mode: number, mtime: number): void {
+    const sec = Math.floor(mtime);
+    const nsec = Math.min(999_999_999, Math.floor((mtime - sec) * 1e9));
+    this.meta.push(fd, uid, gid, mode, sec, nsec, parts.length);
+    for (const p of parts) this.parts.push(p);
+    this.names.push(name);
+    this.fds.push(fd);
+    this.bytes += size;
+  }
+
+  get full(): boolean {
+    return this.fds.length >= GROUP_FILES || this.bytes >= GROUP_BYTES;
+  }
+
+  /** Whether a file of `parts` parts still fits in the native job. */
+  fits(parts: number): boolean {
+    return this.fds.length < GROUP_MAX_FILES && this.parts.length + parts <= GROUP_MAX_PARTS;
+  }
+}
+
 const OPAQUE_XATTR = "trusted.overlay.opaque";
 const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -51,18 +107,27 @@ export class LayerWriter implements TarSink {
   readonly #root: string;
   readonly #self: Identity;
   readonly #nodes = new Map<string, LayerNode>([["", { kind: "dir" }]]);
-  /** The file whose body is being written. */
-  #file: { fd: number; header: TarHeader; full: string } | undefined;
+  readonly #deferFiles: boolean;
+  /** The file whose body is being written; `parts` holds a deferred file's chunks. */
+  #file: { fd: number; header: TarHeader; full: string; parts?: Buffer[] } | undefined;
   #name = "";
+  /** Deferred files not yet sent, and the groups on the thread pool. */
+  #group = new FileGroup();
+  #pending = 0;
+  #wake: (() => void)[] = [];
+  /** The first failure of a group: every later call throws it. */
+  #failure: WharfError | undefined;
   /** See ApplyResult.contentSize. */
   contentSize = 0;
 
-  constructor(root: string, self: Identity) {
+  constructor(root: string, self: Identity, options: LayerWriterOptions = {}) {
     this.#root = root.endsWith("/") ? root.slice(0, -1) : root;
     this.#self = self;
+    this.#deferFiles = options.deferFiles === true;
   }
 
   entry(header: TarHeader): void {
+    if (this.#failure) throw this.#failure;
     this.#name = header.name;
     try {
       this.#entry(header);
@@ -74,6 +139,10 @@ export class LayerWriter implements TarSink {
   data(chunk: Buffer): void {
     const file = this.#file;
     if (file === undefined) return; // a body nobody wants (an ignored root entry)
+    if (file.parts) {
+      file.parts.push(chunk);
+      return;
+    }
     try {
       let off = 0;
       while (off < chunk.length) off += writeSync(file.fd, chunk, off, chunk.length - off);
@@ -86,6 +155,10 @@ export class LayerWriter implements TarSink {
     const file = this.#file;
     if (file === undefined) return;
     this.#file = undefined;
+    if (file.parts) {
+      this.#defer(file.fd, file.header, file.parts);
+      return;
+    }
     try {
       const { fd, header } = file;
       const chowned = this.#needsChown(header, true);
@@ -100,8 +173,17 @@ export class LayerWriter implements TarSink {
     }
   }
 
-  /** Sets directory mtimes, last, since creating their contents changed them. */
-  finish(): void {
+  /** Resolves once at most PENDING_GROUPS groups are on the thread pool; rejects with a group's failure. */
+  async drained(): Promise<void> {
+    while (this.#pending > PENDING_GROUPS && !this.#failure) await new Promise<void>((resolve) => this.#wake.push(resolve));
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** Waits for every deferred file, then sets directory mtimes, last, since creating their contents changed them. */
+  async finish(): Promise<void> {
+    this.#send();
+    while (this.#pending > 0) await new Promise<void>((resolve) => this.#wake.push(resolve));
+    if (this.#failure) throw this.#failure;
     for (const [path, node] of this.#nodes) {
       if (node.kind !== "dir" || node.mtime === undefined) continue;
       this.#name = path;
@@ -113,10 +195,45 @@ export class LayerWriter implements TarSink {
     }
   }
 
-  /** Releases the open file, if any, after a failure. */
-  abort(): void {
-    if (this.#file !== undefined) closeSync(this.#file.fd);
+  /** Releases the open files after a failure; resolves once every one is closed. */
+  async abort(): Promise<void> {
+    const file = this.#file;
     this.#file = undefined;
+    // Deferred files are closed where they would have been (their bytes are written too: the layer is discarded anyway).
+    if (file?.parts) this.#defer(file.fd, file.header, file.parts);
+    else if (file !== undefined) closeSync(file.fd);
+    this.#send();
+    while (this.#pending > 0) await new Promise<void>((resolve) => this.#wake.push(resolve));
+  }
+
+  /** Adds a small file, open and with all its bytes, to the group; sends the group when full. */
+  #defer(fd: number, h: TarHeader, parts: Buffer[]): void {
+    if (!this.#group.fits(parts.length)) this.#send();
+    const chowned = this.#needsChown(h, true);
+    const chmod = chowned || h.mode !== (h.mode & 0o777 & ~this.#self.umask);
+    this.#group.add(fd, h.name, parts, h.size, chowned ? h.uid : -1, chowned ? h.gid : -1, chmod ? h.mode : -1, h.mtime);
+    if (this.#group.full) this.#send();
+  }
+
+  /** Sends the group to the thread pool. */
+  #send(): void {
+    const group = this.#group;
+    if (group.fds.length === 0) return;
+    this.#group = new FileGroup();
+    this.#pending++;
+    sys()
+      .finishFiles(Float64Array.from(group.meta), group.parts)
+      .catch((e: unknown) => {
+        const index = (e as { index?: unknown }).index;
+        const name = typeof index === "number" ? group.names[index] : undefined;
+        this.#failure ??= asWharfError(e, `apply layer: entry ${JSON.stringify(name ?? group.names[0])}`);
+      })
+      .finally(() => {
+        this.#pending--;
+        const wake = this.#wake;
+        this.#wake = [];
+        for (const w of wake) w();
+      });
   }
 
   #wrap(e: unknown): WharfError {
@@ -177,9 +294,13 @@ export class LayerWriter implements TarSink {
       }
       case "file": {
         this.#clear(path);
-        const fd = openSync(full, OPEN_FLAGS, h.mode & 0o777);
+        // Extended attributes are set by path, after the chown (which clears security.capability): such files stay here.
+        const defer = this.#deferFiles && h.size <= DEFER_MAX_SIZE && h.xattrs.size === 0;
+        // A deferred file is closed on the thread pool, so it is not opened by fs.openSync: in a worker, Node takes
+        // such fds as the worker's, warns when the number comes again and would close it at the worker's exit.
+        const fd = defer ? sys().createFile(full, h.mode & 0o777) : openSync(full, OPEN_FLAGS, h.mode & 0o777);
         this.#nodes.set(path, { kind: "file" });
-        this.#file = { fd, header: h, full };
+        this.#file = defer ? { fd, header: h, full, parts: [] } : { fd, header: h, full };
         this.contentSize += h.size;
         return;
       }

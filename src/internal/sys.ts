@@ -67,6 +67,22 @@ export interface Sys {
    * a time per hasher (EBUSY otherwise); `data` must not change meanwhile.
    */
   hasherWrite(hasher: NativeHasher, fd: number, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /**
+   * On the thread pool, in one job: the rest of several files a layer apply
+   * created. Per file, 7 numbers in `meta` — fd, uid, gid (uid < 0: no
+   * chown), mode (< 0: no chmod), mtime seconds, mtime nanoseconds, and how
+   * many of `parts` (in order) are its bytes; each gets its bytes, chown,
+   * chmod, both times set to mtime, and is closed (every fd is closed, even
+   * after a failure). At most 256 files and 1024 parts, which must not change
+   * meanwhile. A failure rejects with an errno error whose `index` is the file's.
+   */
+  finishFiles(meta: Float64Array, parts: readonly Uint8Array[]): Promise<void>;
+  /**
+   * A new regular file at `path`, opened write-only: never an existing name,
+   * never through a final symlink, close-on-exec. Unlike fs.openSync in a
+   * worker thread, the fd is not taken as the worker's own, so finishFiles may close it.
+   */
+  createFile(path: string, mode: number): number;
   /** The hash's hex digest; the hasher takes no more data. */
   hasherDigest(hasher: NativeHasher): string;
   /**
