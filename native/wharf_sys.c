@@ -1118,6 +1118,40 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* writev until every part is down, resuming inside a part after a short write; 0 or the errno. */
+#define WRITE_ALL_MAX_PARTS 1024
+
+static int write_all(int fd, struct iovec *parts, int nparts, const char **syscall) {
+  struct iovec iov[WRITE_ALL_MAX_PARTS];
+  memcpy(iov, parts, sizeof(struct iovec) * (size_t)nparts);
+  struct iovec *cur = iov;
+  int left = nparts;
+  while (left > 0) {
+    if (cur->iov_len == 0) {
+      cur++;
+      left--;
+      continue;
+    }
+    ssize_t n = writev(fd, cur, left > IOV_MAX ? IOV_MAX : left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *syscall = "write";
+      return errno;
+    }
+    size_t done = (size_t)n;
+    while (left > 0 && done >= cur->iov_len) {
+      done -= cur->iov_len;
+      cur++;
+      left--;
+    }
+    if (left > 0) {
+      cur->iov_base = (char *)cur->iov_base + done;
+      cur->iov_len -= done;
+    }
+  }
+  return 0;
+}
+
 /* A streaming hash whose updates run on the thread pool, each together with
  * the write of the same bytes: hasherCreate(algorithm) → handle;
  * hasherWrite(handle, fd, data) → Promise<void> writes all of data (one
@@ -1187,34 +1221,12 @@ static void hash_write_execute(napi_env env, void *arg) {
   (void)env;
   struct hash_write_job *job = arg;
   if (job->fd >= 0) {
-    /* writev until every part is down, resuming inside a part after a short write. */
-    struct iovec iov[HASH_WRITE_MAX_PARTS];
-    memcpy(iov, job->parts, sizeof(struct iovec) * (size_t)job->nparts);
-    struct iovec *cur = iov;
-    int left = job->nparts;
-    while (left > 0) {
-      if (cur->iov_len == 0) {
-        cur++;
-        left--;
-        continue;
-      }
-      ssize_t n = writev(job->fd, cur, left > IOV_MAX ? IOV_MAX : left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        job->err = errno;
-        job->syscall = "write";
-        return;
-      }
-      size_t done = (size_t)n;
-      while (left > 0 && done >= cur->iov_len) {
-        done -= cur->iov_len;
-        cur++;
-        left--;
-      }
-      if (left > 0) {
-        cur->iov_base = (char *)cur->iov_base + done;
-        cur->iov_len -= done;
-      }
+    const char *syscall = NULL;
+    int e = write_all(job->fd, job->parts, job->nparts, &syscall);
+    if (e != 0) {
+      job->err = e;
+      job->syscall = syscall;
+      return;
     }
     /* Past the first few MiB, the disk starts on the bytes now rather than at
      * the commit's fsync: a large blob's sync then waits for its tail only.
@@ -1360,37 +1372,6 @@ struct finish_job {
   int err_index;
   const char *syscall;
 };
-
-static int write_all(int fd, struct iovec *parts, int nparts, const char **syscall) {
-  struct iovec iov[FINISH_MAX_PARTS];
-  memcpy(iov, parts, sizeof(struct iovec) * (size_t)nparts);
-  struct iovec *cur = iov;
-  int left = nparts;
-  while (left > 0) {
-    if (cur->iov_len == 0) {
-      cur++;
-      left--;
-      continue;
-    }
-    ssize_t n = writev(fd, cur, left > IOV_MAX ? IOV_MAX : left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *syscall = "write";
-      return errno;
-    }
-    size_t done = (size_t)n;
-    while (left > 0 && done >= cur->iov_len) {
-      done -= cur->iov_len;
-      cur++;
-      left--;
-    }
-    if (left > 0) {
-      cur->iov_base = (char *)cur->iov_base + done;
-      cur->iov_len -= done;
-    }
-  }
-  return 0;
-}
 
 static void finish_execute(napi_env env, void *arg) {
   (void)env;
