@@ -77,7 +77,6 @@ class FileGroup {
   readonly meta: number[] = [];
   readonly parts: Buffer[] = [];
   readonly names: string[] = [];
-  readonly fds: number[] = [];
   bytes = 0;
 
   add(fd: number, name: string, parts: readonly Buffer[], size: number, uid: number, gid: number, mode: number, mtime: number): void {
@@ -86,17 +85,16 @@ class FileGroup {
     this.meta.push(fd, uid, gid, mode, sec, nsec, parts.length);
     for (const p of parts) this.parts.push(p);
     this.names.push(name);
-    this.fds.push(fd);
     this.bytes += size;
   }
 
   get full(): boolean {
-    return this.fds.length >= GROUP_FILES || this.bytes >= GROUP_BYTES;
+    return this.names.length >= GROUP_FILES || this.bytes >= GROUP_BYTES;
   }
 
   /** Whether a file of `parts` parts still fits in the native job. */
   fits(parts: number): boolean {
-    return this.fds.length < GROUP_MAX_FILES && this.parts.length + parts <= GROUP_MAX_PARTS;
+    return this.names.length < GROUP_MAX_FILES && this.parts.length + parts <= GROUP_MAX_PARTS;
   }
 }
 
@@ -161,9 +159,9 @@ export class LayerWriter implements TarSink {
     }
     try {
       const { fd, header } = file;
-      const chowned = this.#needsChown(header, true);
-      if (chowned) fchownSync(fd, header.uid, header.gid);
-      if (chowned || header.mode !== (header.mode & 0o777 & ~this.#self.umask)) fchmodSync(fd, header.mode);
+      const { chown, chmod } = this.#fileMetadata(header);
+      if (chown) fchownSync(fd, header.uid, header.gid);
+      if (chmod) fchmodSync(fd, header.mode);
       this.#setXattrs(file.full, header);
       futimesSync(fd, header.mtime, header.mtime);
       closeSync(fd);
@@ -175,14 +173,14 @@ export class LayerWriter implements TarSink {
 
   /** Resolves once at most PENDING_GROUPS groups are on the thread pool; rejects with a group's failure. */
   async drained(): Promise<void> {
-    while (this.#pending > PENDING_GROUPS && !this.#failure) await new Promise<void>((resolve) => this.#wake.push(resolve));
+    await this.#pendingAtMost(PENDING_GROUPS);
     if (this.#failure) throw this.#failure;
   }
 
   /** Waits for every deferred file, then sets directory mtimes, last, since creating their contents changed them. */
   async finish(): Promise<void> {
     this.#send();
-    while (this.#pending > 0) await new Promise<void>((resolve) => this.#wake.push(resolve));
+    await this.#pendingAtMost(0);
     if (this.#failure) throw this.#failure;
     for (const [path, node] of this.#nodes) {
       if (node.kind !== "dir" || node.mtime === undefined) continue;
@@ -203,22 +201,26 @@ export class LayerWriter implements TarSink {
     if (file?.parts) this.#defer(file.fd, file.header, file.parts);
     else if (file !== undefined) closeSync(file.fd);
     this.#send();
-    while (this.#pending > 0) await new Promise<void>((resolve) => this.#wake.push(resolve));
+    await this.#pendingAtMost(0);
+  }
+
+  /** Resolves once at most `limit` groups are on the thread pool. */
+  async #pendingAtMost(limit: number): Promise<void> {
+    while (this.#pending > limit) await new Promise<void>((resolve) => this.#wake.push(resolve));
   }
 
   /** Adds a small file, open and with all its bytes, to the group; sends the group when full. */
   #defer(fd: number, h: TarHeader, parts: Buffer[]): void {
     if (!this.#group.fits(parts.length)) this.#send();
-    const chowned = this.#needsChown(h, true);
-    const chmod = chowned || h.mode !== (h.mode & 0o777 & ~this.#self.umask);
-    this.#group.add(fd, h.name, parts, h.size, chowned ? h.uid : -1, chowned ? h.gid : -1, chmod ? h.mode : -1, h.mtime);
+    const { chown, chmod } = this.#fileMetadata(h);
+    this.#group.add(fd, h.name, parts, h.size, chown ? h.uid : -1, chown ? h.gid : -1, chmod ? h.mode : -1, h.mtime);
     if (this.#group.full) this.#send();
   }
 
   /** Sends the group to the thread pool. */
   #send(): void {
     const group = this.#group;
-    if (group.fds.length === 0) return;
+    if (group.names.length === 0) return;
     this.#group = new FileGroup();
     this.#pending++;
     sys()
@@ -381,6 +383,12 @@ export class LayerWriter implements TarSink {
       unlinkSync(this.#full(path));
     }
     this.#nodes.delete(path);
+  }
+
+  /** What a new regular file still needs: its owner (new files belong to this process), and its mode past what open gave it (after a chown, which clears setuid). */
+  #fileMetadata(h: TarHeader): { chown: boolean; chmod: boolean } {
+    const chown = this.#needsChown(h, true);
+    return { chown, chmod: chown || h.mode !== (h.mode & 0o777 & ~this.#self.umask) };
   }
 
   /** Whether the owner must be set: new nodes already belong to this process. */
