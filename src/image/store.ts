@@ -516,11 +516,13 @@ export class ImageStore implements ImageService {
       committed = true;
       lease.addBlob(blob.digest);
       const diffId = blob.digest;
+      // A layer the store has already: the copy just applied goes once the image is recorded, so that its removal does not compete with that.
+      let duplicate = false;
       try {
         await this.snapshotter.commit(diffId, key, { labels: layerLabels(diffId, applied) });
       } catch (e) {
         if (!isKind(e, "conflict")) throw e;
-        await this.snapshotter.remove(key);
+        duplicate = true;
       }
       lease.addSnapshot(diffId);
       const now = new Date().toISOString();
@@ -534,13 +536,16 @@ export class ImageStore implements ImageService {
         history: [{ created: now, comment: options.message || "Imported from -" }],
       };
       const docs = await this.putImageDocuments(config, [{ mediaType: MediaType.OciLayer, digest: blob.digest, size: blob.size }], lease);
-      return await this.commitImage({
+      const view = await this.commitImage({
         manifest: docs.manifest,
         config,
         configDigest: docs.configDigest,
         layers: [{ diffId, size: applied.size, contentSize: applied.contentSize }],
         names: ref ? [ref] : [],
       });
+      // The image stands; a copy left by a failure here goes at the next open, with the other leftovers of an extract.
+      if (duplicate) await this.snapshotter.remove(key).catch((e: unknown) => this.logger.warn("remove duplicate layer", { snapshot: key, error: e }));
+      return view;
     } catch (e) {
       if (!committed) await writer.abort().catch(() => {});
       await this.snapshotter.remove(key).catch(() => {});
