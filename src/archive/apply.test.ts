@@ -167,6 +167,41 @@ describe("applyLayer writes entries", () => {
     assert.equal(readlinkSync(join(layer, "l")), "big");
   });
 
+  it("tees the uncompressed tar, batch by batch, each finished before the next starts", async (t) => {
+    // Several batches (over a MiB each is one), gzip in: the tee sees the tar itself.
+    const tar = await bytesOf(tarOf([file("a", "a".repeat(1_500_000)), file("b", "b".repeat(2_500_000)), symlink("l", "a")]));
+    const { layer } = await layerRoot(t);
+    const seen: Buffer[] = [];
+    let running = 0;
+    const tee = async (batch: Buffer): Promise<void> => {
+      assert.equal(running, 0, "one tee call at a time");
+      running++;
+      await new Promise((r) => setTimeout(r, 5));
+      seen.push(Buffer.from(batch));
+      running--;
+    };
+    const sizes = await applyLayer(layer, compress(Readable.from([tar]), "gzip"), { hash: false, tee });
+    assert.ok(seen.length > 1, `${seen.length} batch(es)`);
+    assert.ok(Buffer.concat(seen).equals(tar), "the tee saw the uncompressed tar, in order");
+    assert.equal(sizes.size, tar.length);
+    assert.equal(readFileSync(join(layer, "b"), "utf8"), "b".repeat(2_500_000));
+  });
+
+  it("fails when the tee fails, with no tee call left running", async (t) => {
+    const tar = await bytesOf(tarOf([file("a", "a".repeat(3_000_000))]));
+    const { layer } = await layerRoot(t);
+    let calls = 0;
+    let settled = 0;
+    const tee = async (): Promise<void> => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 5));
+      settled++;
+      if (calls === 2) throw new Error("disk full");
+    };
+    await assert.rejects(applyLayer(layer, Readable.from([tar]), { hash: false, tee }), /disk full/);
+    assert.equal(settled, calls);
+  });
+
   it("sets owners, modes (setuid after chown), mtimes and xattrs", async (t) => {
     const { layer } = await layerRoot(t);
     await applyLayer(

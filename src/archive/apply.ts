@@ -76,18 +76,35 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
   // A failure stops the reading too, even while it waits for the source.
   const run = new WorkerRun(worker, () => source.destroy());
   const onAbort = () => run.fail(wharfError("cancelled", `apply layer to ${JSON.stringify(dir)}: cancelled`));
+  let teeing: { buffer: Buffer; length: number; done: Promise<void> } | undefined;
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const digester = hash && !tuning.hashInWorker ? new Digester() : undefined;
     let size = 0;
     let batch = Buffer.allocUnsafeSlow(BATCH);
     let fill = 0;
+    const send = async (buffer: Buffer, length: number): Promise<void> => {
+      run.send({ type: "chunk", buffer: buffer.buffer as ArrayBuffer, length }, [buffer.buffer as ArrayBuffer]);
+      await run.drained(IN_FLIGHT);
+    };
+    // With a tee, a batch goes to the worker (which takes its buffer) once the tee is done with it; meanwhile the next one fills.
+    const release = async (): Promise<void> => {
+      const held = teeing;
+      if (held === undefined) return;
+      teeing = undefined;
+      await held.done;
+      await send(held.buffer, held.length);
+    };
     const flush = async (): Promise<void> => {
       if (fill === 0) return;
-      run.send({ type: "chunk", buffer: batch.buffer as ArrayBuffer, length: fill }, [batch.buffer as ArrayBuffer]);
+      const full = batch;
+      const length = fill;
       batch = Buffer.allocUnsafeSlow(BATCH);
       fill = 0;
-      await run.drained(IN_FLIGHT);
+      if (options.tee === undefined) return send(full, length);
+      await release();
+      teeing = { buffer: full, length, done: options.tee(full.subarray(0, length)) };
+      teeing.done.catch(() => {});
     };
     for await (const chunk of decompress(source) as AsyncIterable<Buffer>) {
       run.throwIfFailed();
@@ -102,6 +119,7 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
       }
     }
     await flush();
+    await release();
     run.send({ type: "end" });
     const done = await run.done;
     if (!hash) return { size, contentSize: done.contentSize };
@@ -110,6 +128,7 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     return { diffId: done.diffId, size: done.size, contentSize: done.contentSize };
   } catch (e) {
     source.destroy();
+    await teeing?.done.catch(() => {});
     // The worker's verdict explains a failure better than the stream error it caused.
     throw run.failure ?? asWharfError(e, `apply layer to ${JSON.stringify(dir)}`);
   } finally {

@@ -47,4 +47,12 @@ export interface ApplyOptions {
    * not hash them a second time and returns the sizes only.
    */
   readonly hash?: boolean;
+  /**
+   * Given each batch of the uncompressed tar, in order, before the apply
+   * takes it (an import writing the layer to the content store on the way):
+   * the apply waits for each promise, and its bytes are never changed before
+   * that. A rejection fails the apply; once the apply settles, no call is
+   * still running.
+   */
+  readonly tee?: (batch: Buffer) => Promise<void>;
 }

@@ -267,11 +267,13 @@ export class LocalWriter implements Writer {
         }
       }
       const digest = checkDigest(digests[0] ?? own, action);
-      await this.#s.fh.sync();
-      await this.#s.fh.close();
       const target = blobPath(this.#s.root, digest);
+      // A blob the store has already: these bytes are dropped, so they need no sync.
+      const stored = await isFile(target);
+      if (!stored) await this.#s.fh.sync();
+      await this.#s.fh.close();
       await mkdir(dirname(target), { recursive: true });
-      if (await publish(dataPath, target)) await fsyncDir(dirname(target));
+      if (!stored && (await publish(dataPath, target))) await fsyncDir(dirname(target));
       await rm(this.#s.dir, { recursive: true, force: true });
       this.#phase = "committed";
       this.#s.release();
@@ -314,6 +316,15 @@ export class LocalWriter implements Writer {
  * Moves the verified data to its blob path unless a blob is already there
  * (then ours is dropped: same digest, same bytes). Returns whether ours was used.
  */
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw e;
+  }
+}
+
 async function publish(dataPath: string, target: string): Promise<boolean> {
   try {
     sys().renameNoReplace(dataPath, target);
