@@ -10,6 +10,8 @@ export interface WorkerConfig {
 }
 
 export type ToWorker =
+  /** Begins an apply; one at a time per worker, each after the last one's "done". */
+  | { readonly type: "start"; readonly config: WorkerConfig }
   /** `buffer` is transferred; its first `length` bytes are tar. */
   | { readonly type: "chunk"; readonly buffer: ArrayBuffer; readonly length: number }
   | { readonly type: "end" };

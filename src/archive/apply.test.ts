@@ -202,6 +202,19 @@ describe("applyLayer writes entries", () => {
     assert.equal(settled, calls);
   });
 
+  it("starts each layer afresh, after a success and after a failure", async (t) => {
+    // The applies run back to back, as a pull's layers do: nothing of one layer is known to the next.
+    const first = await layerRoot(t);
+    await applyLayer(first.layer, tarOf([file("only-in-first", "1")]));
+    const second = await layerRoot(t);
+    await assert.rejects(applyLayer(second.layer, tarOf([hardlink("l", "only-in-first")])), (e: unknown) => isKind(e, "invalid-argument") && /does not exist earlier in the layer/.test(e.message));
+    const third = await layerRoot(t);
+    const sizes = await applyLayer(third.layer, tarOf([file("a", "abc"), hardlink("l", "a")]));
+    assert.equal(sizes.contentSize, 3);
+    assert.deepEqual(readdirSync(third.layer).sort(), ["a", "l"]);
+    assert.equal(lstatSync(join(third.layer, "l")).ino, lstatSync(join(third.layer, "a")).ino);
+  });
+
   it("sets owners, modes (setuid after chown), mtimes and xattrs", async (t) => {
     const { layer } = await layerRoot(t);
     await applyLayer(

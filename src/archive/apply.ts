@@ -72,9 +72,10 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     identity: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: currentUmask() },
     hashInWorker: hash && tuning.hashInWorker,
   };
-  const worker = new Worker(workerScript(import.meta.url, "archive/apply-worker.js"), { workerData: config });
+  const worker = workers.acquire();
   // A failure stops the reading too, even while it waits for the source.
   const run = new WorkerRun(worker, () => source.destroy());
+  run.send({ type: "start", config });
   const onAbort = () => run.fail(wharfError("cancelled", `apply layer to ${JSON.stringify(dir)}: cancelled`));
   let teeing: { buffer: Buffer; length: number; done: Promise<void> } | undefined;
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -133,9 +134,57 @@ export async function applyLayerTuned(dir: string, source: Readable, options: Ap
     throw run.failure ?? asWharfError(e, `apply layer to ${JSON.stringify(dir)}`);
   } finally {
     signal?.removeEventListener("abort", onAbort);
-    await worker.terminate();
+    // Only a worker whose apply succeeded is used again: after a failure its state is not worth trusting.
+    if (run.succeeded) {
+      run.detach();
+      workers.release(worker);
+    } else {
+      await worker.terminate();
+    }
   }
 }
+
+/** Idle workers kept for the next apply, and for how long: a worker's start (~60 ms here) and the warm-up of its code are paid once per burst of applies (the layers of a pull or load, a run of imports), not per layer. */
+const IDLE_WORKERS = 2;
+const IDLE_MS = 15_000;
+
+/** The apply workers not in use. An idle one holds no file and keeps no process alive. */
+class WorkerPool {
+  readonly #idle: { worker: Worker; timer: NodeJS.Timeout; onExit: () => void }[] = [];
+
+  acquire(): Worker {
+    const kept = this.#idle.pop();
+    if (kept === undefined) return new Worker(workerScript(import.meta.url, "archive/apply-worker.js"));
+    clearTimeout(kept.timer);
+    kept.worker.off("exit", kept.onExit);
+    kept.worker.ref();
+    return kept.worker;
+  }
+
+  release(worker: Worker): void {
+    if (this.#idle.length >= IDLE_WORKERS) {
+      void worker.terminate();
+      return;
+    }
+    const drop = () => {
+      const i = this.#idle.indexOf(entry);
+      if (i >= 0) this.#idle.splice(i, 1);
+    };
+    const entry = {
+      worker,
+      timer: setTimeout(() => {
+        drop();
+        void worker.terminate();
+      }, IDLE_MS).unref(),
+      onExit: drop,
+    };
+    worker.once("exit", drop);
+    worker.unref();
+    this.#idle.push(entry);
+  }
+}
+
+const workers = new WorkerPool();
 
 async function assertEmpty(dir: string): Promise<void> {
   const names = await readdir(dir);
@@ -162,6 +211,8 @@ class WorkerRun {
 
   readonly #onFail: () => void;
 
+  readonly #listeners: { message: (msg: ToMain) => void; error: (e: Error) => void; exit: (code: number) => void };
+
   constructor(worker: Worker, onFail: () => void) {
     this.#worker = worker;
     this.#onFail = onFail;
@@ -170,22 +221,41 @@ class WorkerRun {
       this.#reject = reject;
     });
     this.done.catch(() => {}); // observed through `failure` when nobody awaits yet
-    worker.on("message", (msg: ToMain) => {
-      switch (msg.type) {
-        case "ack":
-          this.#inFlight -= msg.length;
-          this.#wakeUp();
-          return;
-        case "done":
-          this.#settled = true;
-          this.#resolve(msg.diffId !== undefined && msg.size !== undefined ? { diffId: msg.diffId, size: msg.size, contentSize: msg.contentSize } : { contentSize: msg.contentSize });
-          return;
-        case "error":
-          this.fail(new WharfError(msg.kind, msg.message));
-      }
-    });
-    worker.on("error", (e) => this.fail(wharfError("internal", `apply layer: worker failed: ${errorChain(e)}`, e)));
-    worker.on("exit", (code) => this.fail(wharfError("internal", `apply layer: worker exited with ${code}`)));
+    this.#listeners = {
+      message: (msg) => this.#onMessage(msg),
+      error: (e) => this.fail(wharfError("internal", `apply layer: worker failed: ${errorChain(e)}`, e)),
+      exit: (code) => this.fail(wharfError("internal", `apply layer: worker exited with ${code}`)),
+    };
+    worker.on("message", this.#listeners.message);
+    worker.on("error", this.#listeners.error);
+    worker.on("exit", this.#listeners.exit);
+  }
+
+  /** The worker said "done" and nothing failed. */
+  get succeeded(): boolean {
+    return this.#settled && this.failure === undefined;
+  }
+
+  /** Stops listening to the worker, so that another run may use it. */
+  detach(): void {
+    this.#worker.off("message", this.#listeners.message);
+    this.#worker.off("error", this.#listeners.error);
+    this.#worker.off("exit", this.#listeners.exit);
+  }
+
+  #onMessage(msg: ToMain): void {
+    switch (msg.type) {
+      case "ack":
+        this.#inFlight -= msg.length;
+        this.#wakeUp();
+        return;
+      case "done":
+        this.#settled = true;
+        this.#resolve(msg.diffId !== undefined && msg.size !== undefined ? { diffId: msg.diffId, size: msg.size, contentSize: msg.contentSize } : { contentSize: msg.contentSize });
+        return;
+      case "error":
+        this.fail(new WharfError(msg.kind, msg.message));
+    }
   }
 
   fail(e: WharfError): void {
