@@ -1,8 +1,8 @@
 // content/ingest: one resumable write in the local store — its on-disk record,
 // opening or resuming it (rebuilding the hash from the bytes already there),
 // and the Writer that appends, verifies and publishes it as a blob.
-import { createReadStream } from "node:fs";
-import { link, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { createReadStream, mkdirSync } from "node:fs";
+import { link, mkdir, open, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from "../oci/index.js";
@@ -67,15 +67,26 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm, length:
  * directory fsync). A power loss may take a fresh ingest, or leave its
  * record torn; openIngest then starts it over.
  */
-async function createIngest(root: string, dir: string, record: IngestRecord): Promise<void> {
+async function createIngest(root: string, dir: string, record: IngestRecord): Promise<FileHandle> {
   const tmp = join(ingestRoot(root), `.${basename(dir)}.${randomBytes(6).toString("hex")}.tmp`);
   await mkdir(tmp);
+  let fh: FileHandle | undefined;
   try {
     await writeJsonAtomic(join(tmp, RECORD_FILE), recordToJson(record), { durable: false });
-    const fh = await open(join(tmp, DATA_FILE), "wx", 0o644);
-    await fh.close();
-    await rename(tmp, dir);
+    // Opened here for appending and kept: the rename moves the file, not the descriptor.
+    fh = await open(join(tmp, DATA_FILE), "ax", 0o644);
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      // What a power loss may leave of an earlier one: a directory without its record.
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+    }
+    return fh;
   } catch (e) {
+    await fh?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
@@ -123,12 +134,13 @@ export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
     }
     expected = { ...expected, ...o.expected };
   }
+  const algorithm: DigestAlgorithm = expected.digest ? digestAlgorithm(expected.digest) : "sha256";
   if (!record) {
     record = { ref: o.ref, expected, startedAt: new Date() };
-    // What a power loss may leave of an earlier one: a directory without its record.
-    await rm(dir, { recursive: true, force: true });
-    await createIngest(o.root, dir, record);
-  } else if (!sameExpected(record.expected, expected)) {
+    const fh = await createIngest(o.root, dir, record);
+    return new LocalWriter({ ...o, expected, dir, fh, digester: new WriteHash(algorithm) });
+  }
+  if (!sameExpected(record.expected, expected)) {
     record = { ...record, expected };
     await writeJsonAtomic(join(dir, RECORD_FILE), recordToJson(record));
   }
@@ -149,7 +161,6 @@ export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
       await fh.truncate(0);
       offset = 0;
     }
-    const algorithm: DigestAlgorithm = expected.digest ? digestAlgorithm(expected.digest) : "sha256";
     const digester = await hashFile(dataPath, algorithm, offset);
     return new LocalWriter({ ...o, expected, dir, fh, digester });
   } catch (e) {
@@ -270,11 +281,15 @@ export class LocalWriter implements Writer {
       const target = blobPath(this.#s.root, digest);
       // A blob the store has already: these bytes are dropped, so they need no sync.
       const stored = await isFile(target);
-      if (!stored) await this.#s.fh.sync();
+      if (!stored) {
+        // Read-only before it is published: a blob is never writable under its digest.
+        await this.#s.fh.chmod(0o444);
+        await this.#s.fh.sync();
+      }
       await this.#s.fh.close();
-      await mkdir(dirname(target), { recursive: true });
-      if (!stored && (await publish(dataPath, target))) await fsyncDir(dirname(target));
-      await rm(this.#s.dir, { recursive: true, force: true });
+      const published = !stored && (await publish(dataPath, target));
+      if (published) await fsyncDir(dirname(target));
+      await removeIngestDir(this.#s.dir, { data: !published });
       this.#phase = "committed";
       this.#s.release();
       const st = await stat(target);
@@ -312,10 +327,6 @@ export class LocalWriter implements Writer {
   }
 }
 
-/**
- * Moves the verified data to its blob path unless a blob is already there
- * (then ours is dropped: same digest, same bytes). Returns whether ours was used.
- */
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
@@ -325,15 +336,48 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/** renameat2(NOREPLACE), making the target's directory when it is missing (the first blob of its algorithm). */
+function renameMakingDir(from: string, to: string): void {
+  try {
+    sys().renameNoReplace(from, to);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+    mkdirSync(dirname(to), { recursive: true });
+    sys().renameNoReplace(from, to);
+  }
+}
+
+/**
+ * Removes an ingest's directory by the files it holds (its record, and its data
+ * unless that was published), falling back to a recursive removal when it
+ * holds anything else.
+ */
+async function removeIngestDir(dir: string, o: { data: boolean }): Promise<void> {
+  try {
+    const files = o.data ? [RECORD_FILE, DATA_FILE] : [RECORD_FILE];
+    await Promise.all(files.map((f) => unlink(join(dir, f)).catch((e: unknown) => {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    })));
+    await rmdir(dir);
+  } catch {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Moves the verified data to its blob path unless a blob is already there
+ * (then ours is dropped: same digest, same bytes). Returns whether ours was used.
+ */
 async function publish(dataPath: string, target: string): Promise<boolean> {
   try {
-    sys().renameNoReplace(dataPath, target);
+    renameMakingDir(dataPath, target);
   } catch (e) {
     const code = errnoCode(e);
     if (code === "EEXIST") return false;
     // Filesystems without RENAME_NOREPLACE: link is just as atomic and never replaces.
     if (code !== "EINVAL" && code !== "ENOSYS") throw e;
     try {
+      await mkdir(dirname(target), { recursive: true });
       await link(dataPath, target);
     } catch (le) {
       if (errnoCode(le) === "EEXIST") return false;
@@ -341,15 +385,5 @@ async function publish(dataPath: string, target: string): Promise<boolean> {
     }
     await unlink(dataPath);
   }
-  await chmodReadOnly(target);
   return true;
-}
-
-async function chmodReadOnly(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.chmod(0o444);
-  } finally {
-    await fh.close();
-  }
 }

@@ -33,6 +33,12 @@ describe("LocalStore on disk", () => {
     const st = await stat(join(root, "blobs", "sha256", digestHex(digest)));
     assert.equal(st.mode & 0o777, 0o444);
     assert.deepEqual(await readdir(join(root, "ingest")), []);
+    // The same bytes again: the stored blob stays as it was, and the second ingest leaves nothing behind.
+    const again = await store.writer("layout-again");
+    await again.write(Buffer.from("layout"));
+    assert.equal((await again.commit()).digest, digest);
+    assert.equal((await stat(join(root, "blobs", "sha256", digestHex(digest)))).ino, st.ino);
+    assert.deepEqual(await readdir(join(root, "ingest")), []);
   });
 
   it("starts over an ingest whose record a power loss tore, or whose directory lost its record", async (t) => {
