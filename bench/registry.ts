@@ -2,8 +2,7 @@
 // (Debian's docker-registry) on this machine, side by side in one run, both
 // over a filesystem store in their own temp roots, driven by the same client.
 //
-//   push    blobs of 1 MB and 100 MB, 1 and 16 concurrent clients (POST, then PUT with the body);
-//           the 100 MB ones again with curl sending each body from a file in /dev/shm
+//   push    blobs of 1 MB and 100 MB, 1 and 16 concurrent clients (POST, then PUT with the body)
 //   pull    the same blobs, GET, bytes counted and dropped; again with curl as the client
 //   manifest  GET of one manifest by tag, 16 concurrent keep-alive clients; p50 / p99
 //   rss     peak VmRSS of the server while it serves 16 concurrent 100 MB pulls
@@ -236,48 +235,6 @@ async function curlThroughput(server: Server, clients: number, repo: string, blo
   return blobs.reduce((n, b) => n + b.size, 0) / MB / secs;
 }
 
-/**
- * Push throughput with curl sending each blob's body (`-T`, streamed from a
- * file in /dev/shm written before the clock starts; the POST that opens the
- * upload by the Node client): the Node client's own sending saturates near
- * 220 MB/s on this machine, below what the server takes.
- */
-async function curlPushThroughput(server: Server, clients: number, repo: string, blobs: readonly TestBlob[]): Promise<number> {
-  const dir = await mkdtemp(join("/dev/shm", "bench-registry-"));
-  try {
-    const file = (b: TestBlob) => join(dir, b.digest.slice("sha256:".length));
-    for (const b of blobs) await writeFile(file(b), Buffer.concat([b.head, b.body]));
-    const agent = new Agent({ keepAlive: true, maxSockets: clients });
-    const put = (url: string, path: string) =>
-      new Promise<void>((resolve, reject) => {
-        const child = spawn("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect:", "-H", "Content-Type: application/octet-stream", "-T", path, url], { stdio: ["ignore", "pipe", "inherit"] });
-        let out = "";
-        child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => (code === 0 && out === "201" ? resolve() : reject(new Error(`${server.name}: curl PUT upload answered ${JSON.stringify(out)} (exit ${code})`))));
-      });
-    let next = 0;
-    const start = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        while (next < blobs.length) {
-          const b = blobs[next++]!;
-          const post = await http(`${server.url}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: { "Content-Length": 0 }, agent });
-          if (post.status !== 202) throw new Error(`${server.name}: POST upload answered ${post.status}`);
-          const loc = new URL(String(post.headers.location), server.url);
-          loc.searchParams.set("digest", b.digest);
-          await put(loc.toString(), file(b));
-        }
-      }),
-    );
-    const secs = Number(process.hrtime.bigint() - start) / 1e9;
-    agent.destroy();
-    return blobs.reduce((n, b) => n + b.size, 0) / MB / secs;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 async function rssKb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -337,10 +294,6 @@ async function main(): Promise<void> {
           if (sampler) add(server.name, "rss MB, 16×100MB pushes", peak / 1024);
           add(server.name, `pull ${label}`, await throughput(server, clients, blobs, (s, b, a) => pullBlob(s, repo, b, a)));
           add(server.name, `pull ${label}, curl`, await curlThroughput(server, clients, repo, blobs));
-          if (size === BIG) {
-            execFileSync("sync");
-            add(server.name, `push ${label}, curl`, await curlPushThroughput(server, clients, repo, makeBlobs(count, size, shared)));
-          }
           if (sampler) {
             // Memory while serving pulls, in a fresh process, so the pushes before do not count.
             clearInterval(sampler);
