@@ -199,17 +199,20 @@ async function runContainer(ctx: CliContext, flags: FlagValues, args: string[]):
     return;
   }
   const attaching = req.attachStdin || req.attachStdout || req.attachStderr;
-  // Attach and wait before start, as docker does, so no output and no exit is missed.
+  // Attach and wait before start, as docker does, so no output and no exit is
+  // missed: both requests at once, each on its own connection.
   let session: Session | undefined;
-  let wait: Awaited<ReturnType<typeof waitFor>>;
-  try {
-    const h = attaching ? await client.hijack(`/containers/${enc(id)}/attach`, { query: attachQuery({ stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, detachKeys: flags.string("detach-keys") }) }) : undefined;
-    wait = await waitFor(client, id, req.autoRemove ? "removed" : "next-exit");
-    if (h) session = connect(ctx, h, { stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, tty: req.tty });
-  } catch (e) {
-    session?.close();
-    throw runError(ctx, "run", e);
+  const [attached, waited] = await Promise.allSettled([
+    attaching ? client.hijack(`/containers/${enc(id)}/attach`, { query: attachQuery({ stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, detachKeys: flags.string("detach-keys") }) }) : Promise.resolve(undefined),
+    waitFor(client, id, req.autoRemove ? "removed" : "next-exit"),
+  ]);
+  if (attached.status === "rejected" || waited.status === "rejected") {
+    if (attached.status === "fulfilled") attached.value?.socket.destroy();
+    if (waited.status === "fulfilled") waited.value.abort();
+    throw runError(ctx, "run", attached.status === "rejected" ? attached.reason : (waited as PromiseRejectedResult).reason);
   }
+  const wait = waited.value;
+  if (attached.value) session = connect(ctx, attached.value, { stdin: req.attachStdin, stdout: req.attachStdout, stderr: req.attachStderr, tty: req.tty });
   const stopProxy = flags.bool("sig-proxy") && !req.tty ? proxySignals((s) => client.requestEmpty("POST", `/containers/${enc(id)}/kill`, { query: { signal: s } })) : () => {};
   try {
     try {
