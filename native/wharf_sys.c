@@ -562,6 +562,268 @@ static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
   return queue_job(env, "wharf:writeFileAtomic", atomic_execute, atomic_complete, job, &job->work, &job->deferred);
 }
 
+/* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
+ * appears whole: tmp is made (0755) holding each of `files` (names, 0644,
+ * written with the buffer of the same index in `contents`), then renamed
+ * to dir — over an empty dir, never over one with entries (ENOTEMPTY or
+ * EEXIST then, and nothing is left of tmp). One job on the thread pool. */
+#define MAKE_DIR_MAX_FILES 4
+
+struct make_dir_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref contents_ref;
+  char tmp[PATH_BUF];
+  char dir[PATH_BUF];
+  int nfiles;
+  char names[MAKE_DIR_MAX_FILES][256];
+  const char *data[MAKE_DIR_MAX_FILES];
+  size_t len[MAKE_DIR_MAX_FILES];
+  int err;
+  const char *syscall;
+  const char *failed_path;
+};
+
+static int make_dir_fail(struct make_dir_job *job, const char *syscall, const char *path) {
+  job->err = errno;
+  job->syscall = syscall;
+  job->failed_path = path;
+  return -1;
+}
+
+/* Writes the files into the open tmp dir; how many it created, even on failure. */
+static int make_dir_files(struct make_dir_job *job, int dfd) {
+  int made = 0;
+  for (; made < job->nfiles; made++) {
+    int fd = openat(dfd, job->names[made], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      make_dir_fail(job, "open", job->tmp);
+      return made;
+    }
+    size_t off = 0;
+    while (off < job->len[made]) {
+      ssize_t n = write(fd, job->data[made] + off, job->len[made] - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        make_dir_fail(job, "write", job->tmp);
+        close(fd);
+        return made + 1;
+      }
+      off += (size_t)n;
+    }
+    if (close(fd) != 0) {
+      make_dir_fail(job, "close", job->tmp);
+      return made + 1;
+    }
+  }
+  return made;
+}
+
+static void make_dir_execute(napi_env env, void *arg) {
+  (void)env;
+  struct make_dir_job *job = arg;
+  if (mkdir(job->tmp, 0755) != 0) {
+    make_dir_fail(job, "mkdir", job->tmp);
+    return;
+  }
+  int dfd = open(job->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    make_dir_fail(job, "open", job->tmp);
+    rmdir(job->tmp);
+    return;
+  }
+  int made = make_dir_files(job, dfd);
+  if (job->err == 0 && rename(job->tmp, job->dir) != 0) make_dir_fail(job, "rename", job->dir);
+  if (job->err != 0) {
+    for (int i = 0; i < made; i++) unlinkat(dfd, job->names[i], 0);
+    rmdir(job->tmp);
+  }
+  close(dfd);
+}
+
+static void make_dir_complete(napi_env env, napi_status status, void *arg) {
+  struct make_dir_job *job = arg;
+  if (status != napi_ok && job->err == 0) {
+    job->err = ECANCELED;
+    job->syscall = "makeDir";
+    job->failed_path = job->dir;
+  }
+  if (job->err == 0) napi_resolve_deferred(env, job->deferred, undefined(env));
+  else napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, job->failed_path));
+  napi_delete_reference(env, job->contents_ref);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_make_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "makeDir(tmp: string, dir: string, files: string[], contents: Buffer[])";
+  if (argc < 4) return throw_type(env, usage);
+  struct make_dir_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  uint32_t n = 0, m = 0;
+  bool ok = get_str(env, argv[0], job->tmp, sizeof job->tmp, 0, NULL) && get_str(env, argv[1], job->dir, sizeof job->dir, 0, NULL) &&
+            napi_get_array_length(env, argv[2], &n) == napi_ok && napi_get_array_length(env, argv[3], &m) == napi_ok && n == m && n <= MAKE_DIR_MAX_FILES;
+  for (uint32_t i = 0; ok && i < n; i++) {
+    napi_value name, content;
+    bool is_buffer = false;
+    void *data = NULL;
+    ok = napi_get_element(env, argv[2], i, &name) == napi_ok && get_str(env, name, job->names[i], sizeof job->names[i], 0, NULL) && job->names[i][0] != 0 &&
+         !strchr(job->names[i], '/') && strcmp(job->names[i], ".") != 0 && strcmp(job->names[i], "..") != 0 && napi_get_element(env, argv[3], i, &content) == napi_ok &&
+         napi_is_buffer(env, content, &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, content, &data, &job->len[i]) == napi_ok;
+    job->data[i] = data;
+  }
+  if (!ok) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  job->nfiles = (int)n;
+  /* The array holds the buffers: they stay alive (and unmoved) until the job completes. */
+  napi_create_reference(env, argv[3], 1, &job->contents_ref);
+  return queue_job(env, "wharf:makeDir", make_dir_execute, make_dir_complete, job, &job->work, &job->deferred);
+}
+
+/* publishBlob(fd, data, target, record, dir) → Promise<{ published, size,
+ * mtimeMs, clean }>: the commit of a content-store ingest in one job on the
+ * thread pool. Unless something is already at target (then these bytes are
+ * dropped, unsynced): the data, open at fd, is made read-only and fsynced,
+ * renamed to target without replacing anything (its directory made when
+ * missing; link and unlink where renameat2 cannot), and target's directory
+ * is fsynced. Then the ingest goes: its record, the data when it was not
+ * published, and dir itself (`clean` false when dir held anything else).
+ * size and mtimeMs are target's. fd stays open: the caller closes it. A
+ * failure before the rename leaves the data where it was, writable again. */
+struct publish_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  char data[PATH_BUF];
+  char target[PATH_BUF];
+  char record[PATH_BUF];
+  char dir[PATH_BUF];
+  int published;
+  int clean;
+  struct stat st;
+  int err;
+  const char *syscall;
+  const char *failed_path;
+};
+
+static int publish_fail(struct publish_job *job, const char *syscall, const char *path) {
+  job->err = errno;
+  job->syscall = syscall;
+  job->failed_path = path;
+  return -1;
+}
+
+/* The directory that holds path (path must have a slash). */
+static void parent_of(const char *path, char *out) {
+  memcpy(out, path, PATH_BUF);
+  char *slash = strrchr(out, '/');
+  if (slash == out) slash[1] = 0;
+  else if (slash) *slash = 0;
+}
+
+/* Moves data to target, never over anything; 1 when moved, 0 when target exists. */
+static int publish_move(struct publish_job *job) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (renameat2(AT_FDCWD, job->data, AT_FDCWD, job->target, RENAME_NOREPLACE) == 0) return 1;
+    if (errno == EEXIST) return 0;
+    if (errno == ENOENT && attempt == 0) {
+      char dir[PATH_BUF];
+      parent_of(job->target, dir);
+      if (mkdir(dir, 0755) != 0 && errno != EEXIST) return publish_fail(job, "mkdir", dir);
+      continue;
+    }
+    if (errno != EINVAL && errno != ENOSYS) return publish_fail(job, "renameat2", job->target);
+    /* No RENAME_NOREPLACE here: link is just as atomic and never replaces. */
+    if (link(job->data, job->target) != 0) return errno == EEXIST ? 0 : publish_fail(job, "link", job->target);
+    if (unlink(job->data) != 0) return publish_fail(job, "unlink", job->data);
+    return 1;
+  }
+  return publish_fail(job, "renameat2", job->target);
+}
+
+static void publish_execute(napi_env env, void *arg) {
+  (void)env;
+  struct publish_job *job = arg;
+  struct stat existing;
+  int stored = lstat(job->target, &existing) == 0;
+  if (!stored && errno != ENOENT) {
+    publish_fail(job, "lstat", job->target);
+    return;
+  }
+  if (!stored) {
+    if (fchmod(job->fd, 0444) != 0) {
+      publish_fail(job, "fchmod", job->data);
+      return;
+    }
+    int moved = fsync(job->fd) == 0 ? publish_move(job) : publish_fail(job, "fsync", job->data);
+    if (moved < 0) {
+      fchmod(job->fd, 0644);
+      return;
+    }
+    job->published = moved;
+    if (moved) {
+      char dir[PATH_BUF];
+      parent_of(job->target, dir);
+      int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || fsync(dfd) != 0) publish_fail(job, dfd < 0 ? "open" : "fsync", dir);
+      if (dfd >= 0) close(dfd);
+      if (job->err) return;
+    }
+  }
+  job->clean = (unlink(job->record) == 0 || errno == ENOENT) && (job->published || unlink(job->data) == 0 || errno == ENOENT) && rmdir(job->dir) == 0;
+  if (stat(job->target, &job->st) != 0) publish_fail(job, "stat", job->target);
+}
+
+static void publish_complete(napi_env env, napi_status status, void *arg) {
+  struct publish_job *job = arg;
+  if (status != napi_ok && job->err == 0) {
+    job->err = ECANCELED;
+    job->syscall = "publishBlob";
+    job->failed_path = job->target;
+  }
+  if (job->err == 0) {
+    napi_value out, v;
+    napi_create_object(env, &out);
+    napi_get_boolean(env, job->published, &v);
+    napi_set_named_property(env, out, "published", v);
+    napi_get_boolean(env, job->clean, &v);
+    napi_set_named_property(env, out, "clean", v);
+    napi_create_double(env, (double)job->st.st_size, &v);
+    napi_set_named_property(env, out, "size", v);
+    napi_create_double(env, (double)job->st.st_mtim.tv_sec * 1000.0 + (double)job->st.st_mtim.tv_nsec / 1e6, &v);
+    napi_set_named_property(env, out, "mtimeMs", v);
+    napi_resolve_deferred(env, job->deferred, out);
+  } else {
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, job->failed_path));
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_publish_blob(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "publishBlob(fd: number, data: string, target: string, record: string, dir: string)";
+  if (argc < 5) return throw_type(env, usage);
+  struct publish_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  int32_t fd = -1;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_str(env, argv[1], job->data, sizeof job->data, 0, NULL) ||
+      !get_str(env, argv[2], job->target, sizeof job->target, 0, NULL) || !get_str(env, argv[3], job->record, sizeof job->record, 0, NULL) ||
+      !get_str(env, argv[4], job->dir, sizeof job->dir, 0, NULL) || !strchr(job->target, '/')) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  job->fd = fd;
+  return queue_job(env, "wharf:publishBlob", publish_execute, publish_complete, job, &job->work, &job->deferred);
+}
+
 /* seccompFilters(pid, skip) → Promise<Buffer | null>: the seccomp programs of
  * process pid, oldest first, without its `skip` oldest (the ones it inherited
  * from the daemon), each as a u32 instruction count and the instructions.
@@ -1663,6 +1925,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
     {"netnsCreate", NULL, js_netns_create, NULL, NULL, NULL, napi_enumerable, NULL},
     {"writeFileAtomic", NULL, js_write_file_atomic, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"publishBlob", NULL, js_publish_blob, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"makeDir", NULL, js_make_dir, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seccompFilters", NULL, js_seccomp_filters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,12 +1,12 @@
 // content/ingest: one resumable write in the local store — its on-disk record,
 // opening or resuming it (rebuilding the hash from the bytes already there),
 // and the Writer that appends, verifies and publishes it as a blob.
-import { createReadStream, mkdirSync } from "node:fs";
-import { link, mkdir, open, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { createReadStream } from "node:fs";
+import { open, readFile, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from "../oci/index.js";
-import { asWharfError, errnoCode, fsyncDir, isKind, sys, wharfError, writeJsonAtomic, type Logger } from "../internal/index.js";
+import { asWharfError, errnoCode, isKind, sys, wharfError, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { BlobInfo, Expected, Writer } from "./content.js";
 import { DATA_FILE, RECORD_FILE, blobPath, checkDigest, checkExpected, ingestDir, ingestRoot } from "./layout.js";
 import { MAX_WRITE_PARTS, WriteHash, chunkLength } from "./write-hash.js";
@@ -68,28 +68,19 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm, length:
  * record torn; openIngest then starts it over.
  */
 async function createIngest(root: string, dir: string, record: IngestRecord): Promise<FileHandle> {
-  const tmp = join(ingestRoot(root), `.${basename(dir)}.${randomBytes(6).toString("hex")}.tmp`);
-  await mkdir(tmp);
-  let fh: FileHandle | undefined;
+  const tmp = () => join(ingestRoot(root), `.${basename(dir)}.${randomBytes(6).toString("hex")}.tmp`);
+  const files = [RECORD_FILE, DATA_FILE];
+  const contents = [Buffer.from(JSON.stringify(recordToJson(record))), Buffer.alloc(0)];
   try {
-    await writeJsonAtomic(join(tmp, RECORD_FILE), recordToJson(record), { durable: false });
-    // Opened here for appending and kept: the rename moves the file, not the descriptor.
-    fh = await open(join(tmp, DATA_FILE), "ax", 0o644);
-    try {
-      await rename(tmp, dir);
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
-      // What a power loss may leave of an earlier one: a directory without its record.
-      await rm(dir, { recursive: true, force: true });
-      await rename(tmp, dir);
-    }
-    return fh;
+    await sys().makeDir(tmp(), dir, files, contents);
   } catch (e) {
-    await fh?.close().catch(() => {});
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
+    const code = errnoCode(e);
+    if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+    // What a power loss may leave of an earlier one: a directory without its record.
+    await rm(dir, { recursive: true, force: true });
+    await sys().makeDir(tmp(), dir, files, contents);
   }
+  return open(join(dir, DATA_FILE), "a");
 }
 
 function sameExpected(a: Expected, b: Expected): boolean {
@@ -278,22 +269,13 @@ export class LocalWriter implements Writer {
         }
       }
       const digest = checkDigest(digests[0] ?? own, action);
-      const target = blobPath(this.#s.root, digest);
-      // A blob the store has already: these bytes are dropped, so they need no sync.
-      const stored = await isFile(target);
-      if (!stored) {
-        // Read-only before it is published: a blob is never writable under its digest.
-        await this.#s.fh.chmod(0o444);
-        await this.#s.fh.sync();
-      }
+      // Read-only, synced, renamed into place, the directory synced, the ingest removed: one job.
+      const done = await sys().publishBlob(this.#s.fh.fd, dataPath, blobPath(this.#s.root, digest), join(this.#s.dir, RECORD_FILE), this.#s.dir);
       await this.#s.fh.close();
-      const published = !stored && (await publish(dataPath, target));
-      if (published) await fsyncDir(dirname(target));
-      await removeIngestDir(this.#s.dir, { data: !published });
+      if (!done.clean) await rm(this.#s.dir, { recursive: true, force: true });
       this.#phase = "committed";
       this.#s.release();
-      const st = await stat(target);
-      return { digest, size: st.size, createdAt: st.mtime };
+      return { digest, size: done.size, createdAt: new Date(done.mtimeMs) };
     } catch (e) {
       // Anything but a mismatch keeps the ingest for a later resume.
       await this.#end("closed");
@@ -327,63 +309,3 @@ export class LocalWriter implements Writer {
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return false;
-    throw e;
-  }
-}
-
-/** renameat2(NOREPLACE), making the target's directory when it is missing (the first blob of its algorithm). */
-function renameMakingDir(from: string, to: string): void {
-  try {
-    sys().renameNoReplace(from, to);
-  } catch (e) {
-    if (errnoCode(e) !== "ENOENT") throw e;
-    mkdirSync(dirname(to), { recursive: true });
-    sys().renameNoReplace(from, to);
-  }
-}
-
-/**
- * Removes an ingest's directory by the files it holds (its record, and its data
- * unless that was published), falling back to a recursive removal when it
- * holds anything else.
- */
-async function removeIngestDir(dir: string, o: { data: boolean }): Promise<void> {
-  try {
-    const files = o.data ? [RECORD_FILE, DATA_FILE] : [RECORD_FILE];
-    await Promise.all(files.map((f) => unlink(join(dir, f)).catch((e: unknown) => {
-      if (errnoCode(e) !== "ENOENT") throw e;
-    })));
-    await rmdir(dir);
-  } catch {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Moves the verified data to its blob path unless a blob is already there
- * (then ours is dropped: same digest, same bytes). Returns whether ours was used.
- */
-async function publish(dataPath: string, target: string): Promise<boolean> {
-  try {
-    renameMakingDir(dataPath, target);
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === "EEXIST") return false;
-    // Filesystems without RENAME_NOREPLACE: link is just as atomic and never replaces.
-    if (code !== "EINVAL" && code !== "ENOSYS") throw e;
-    try {
-      await mkdir(dirname(target), { recursive: true });
-      await link(dataPath, target);
-    } catch (le) {
-      if (errnoCode(le) === "EEXIST") return false;
-      throw le;
-    }
-    await unlink(dataPath);
-  }
-  return true;
-}

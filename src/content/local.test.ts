@@ -41,6 +41,18 @@ describe("LocalStore on disk", () => {
     assert.deepEqual(await readdir(join(root, "ingest")), []);
   });
 
+  it("makes a blob directory again when it went missing under a running store", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    await rm(join(root, "blobs", "sha256"), { recursive: true });
+    const w = await store.writer("again");
+    await w.write(Buffer.from("again"));
+    const { digest, size } = await w.commit();
+    assert.equal(size, 5);
+    assert.equal((await stat(join(root, "blobs", "sha256", digestHex(digest)))).mode & 0o777, 0o444);
+  });
+
   it("starts over an ingest whose record a power loss tore, or whose directory lost its record", async (t) => {
     const root = await tempRoot();
     t.after(() => rm(root, { recursive: true, force: true }));

@@ -31,6 +31,25 @@ export interface Sys {
    */
   writeFileAtomic(path: string, tmp: string, data: Buffer, mode: number, flags: number): Promise<void>;
   /**
+   * On the thread pool, in one job: a directory that appears whole. `tmp`
+   * is made holding `files` (plain names, 0644, each with the buffer of the
+   * same index in `contents`; at most 4), then renamed to `dir` — over an
+   * empty directory, never over one with entries (ENOTEMPTY or EEXIST, and
+   * nothing is left of `tmp`).
+   */
+  makeDir(tmp: string, dir: string, files: readonly string[], contents: readonly Buffer[]): Promise<void>;
+  /**
+   * On the thread pool, in one job: the commit of a content-store ingest.
+   * Unless something is at `target` already (these bytes are then dropped,
+   * unsynced), the file open at `fd` (at path `data`) is made read-only,
+   * fsynced, renamed to `target` without replacing anything (its directory
+   * made when missing) and `target`'s directory fsynced. Then `record`,
+   * `data` when it was not published, and `dir` are removed (`clean` false
+   * when `dir` held more). `fd` stays open. A failure before the rename
+   * leaves `data` in place and writable.
+   */
+  publishBlob(fd: number, data: string, target: string, record: string, dir: string): Promise<{ published: boolean; clean: boolean; size: number; mtimeMs: number }>;
+  /**
    * The seccomp programs of process `pid`, oldest first, without the `skip`
    * oldest: each a u32 instruction count then its instructions. The process
    * is stopped (ptrace) for the moment it takes. null when the kernel will
