@@ -562,6 +562,21 @@ static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
   return queue_job(env, "wharf:writeFileAtomic", atomic_execute, atomic_complete, job, &job->work, &job->deferred);
 }
 
+/* What a job's failure was: errno, the call, the path. */
+struct job_error {
+  int err;
+  const char *syscall;
+  const char *failed_path;
+};
+
+/* Records errno as the job's failure; returns -1. */
+static int job_fail(struct job_error *e, const char *syscall, const char *path) {
+  e->err = errno;
+  e->syscall = syscall;
+  e->failed_path = path;
+  return -1;
+}
+
 /* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
  * appears whole: tmp is made (0755) holding each of `files` (names, 0644,
  * written with the buffer of the same index in `contents`), then renamed
@@ -579,17 +594,8 @@ struct make_dir_job {
   char names[MAKE_DIR_MAX_FILES][256];
   const char *data[MAKE_DIR_MAX_FILES];
   size_t len[MAKE_DIR_MAX_FILES];
-  int err;
-  const char *syscall;
-  const char *failed_path;
+  struct job_error e;
 };
-
-static int make_dir_fail(struct make_dir_job *job, const char *syscall, const char *path) {
-  job->err = errno;
-  job->syscall = syscall;
-  job->failed_path = path;
-  return -1;
-}
 
 /* Writes the files into the open tmp dir; how many it created, even on failure. */
 static int make_dir_files(struct make_dir_job *job, int dfd) {
@@ -597,7 +603,7 @@ static int make_dir_files(struct make_dir_job *job, int dfd) {
   for (; made < job->nfiles; made++) {
     int fd = openat(dfd, job->names[made], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
-      make_dir_fail(job, "open", job->tmp);
+      job_fail(&job->e, "open", job->tmp);
       return made;
     }
     size_t off = 0;
@@ -605,14 +611,14 @@ static int make_dir_files(struct make_dir_job *job, int dfd) {
       ssize_t n = write(fd, job->data[made] + off, job->len[made] - off);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        make_dir_fail(job, "write", job->tmp);
+        job_fail(&job->e, "write", job->tmp);
         close(fd);
         return made + 1;
       }
       off += (size_t)n;
     }
     if (close(fd) != 0) {
-      make_dir_fail(job, "close", job->tmp);
+      job_fail(&job->e, "close", job->tmp);
       return made + 1;
     }
   }
@@ -623,18 +629,18 @@ static void make_dir_execute(napi_env env, void *arg) {
   (void)env;
   struct make_dir_job *job = arg;
   if (mkdir(job->tmp, 0755) != 0) {
-    make_dir_fail(job, "mkdir", job->tmp);
+    job_fail(&job->e, "mkdir", job->tmp);
     return;
   }
   int dfd = open(job->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) {
-    make_dir_fail(job, "open", job->tmp);
+    job_fail(&job->e, "open", job->tmp);
     rmdir(job->tmp);
     return;
   }
   int made = make_dir_files(job, dfd);
-  if (job->err == 0 && rename(job->tmp, job->dir) != 0) make_dir_fail(job, "rename", job->dir);
-  if (job->err != 0) {
+  if (job->e.err == 0 && rename(job->tmp, job->dir) != 0) job_fail(&job->e, "rename", job->dir);
+  if (job->e.err != 0) {
     for (int i = 0; i < made; i++) unlinkat(dfd, job->names[i], 0);
     rmdir(job->tmp);
   }
@@ -643,13 +649,13 @@ static void make_dir_execute(napi_env env, void *arg) {
 
 static void make_dir_complete(napi_env env, napi_status status, void *arg) {
   struct make_dir_job *job = arg;
-  if (status != napi_ok && job->err == 0) {
-    job->err = ECANCELED;
-    job->syscall = "makeDir";
-    job->failed_path = job->dir;
+  if (status != napi_ok && job->e.err == 0) {
+    job->e.err = ECANCELED;
+    job->e.syscall = "makeDir";
+    job->e.failed_path = job->dir;
   }
-  if (job->err == 0) napi_resolve_deferred(env, job->deferred, undefined(env));
-  else napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, job->failed_path));
+  if (job->e.err == 0) napi_resolve_deferred(env, job->deferred, undefined(env));
+  else napi_reject_deferred(env, job->deferred, errno_error(env, job->e.err, job->e.syscall, job->e.failed_path));
   napi_delete_reference(env, job->contents_ref);
   napi_delete_async_work(env, job->work);
   free(job);
@@ -706,17 +712,8 @@ struct publish_job {
   int published;
   int clean;
   struct stat st;
-  int err;
-  const char *syscall;
-  const char *failed_path;
+  struct job_error e;
 };
-
-static int publish_fail(struct publish_job *job, const char *syscall, const char *path) {
-  job->err = errno;
-  job->syscall = syscall;
-  job->failed_path = path;
-  return -1;
-}
 
 /* The directory that holds path (path must have a slash). */
 static void parent_of(const char *path, char *out) {
@@ -734,16 +731,16 @@ static int publish_move(struct publish_job *job) {
     if (errno == ENOENT && attempt == 0) {
       char dir[PATH_BUF];
       parent_of(job->target, dir);
-      if (mkdir(dir, 0755) != 0 && errno != EEXIST) return publish_fail(job, "mkdir", dir);
+      if (mkdir(dir, 0755) != 0 && errno != EEXIST) return job_fail(&job->e, "mkdir", dir);
       continue;
     }
-    if (errno != EINVAL && errno != ENOSYS) return publish_fail(job, "renameat2", job->target);
+    if (errno != EINVAL && errno != ENOSYS) return job_fail(&job->e, "renameat2", job->target);
     /* No RENAME_NOREPLACE here: link is just as atomic and never replaces. */
-    if (link(job->data, job->target) != 0) return errno == EEXIST ? 0 : publish_fail(job, "link", job->target);
-    if (unlink(job->data) != 0) return publish_fail(job, "unlink", job->data);
+    if (link(job->data, job->target) != 0) return errno == EEXIST ? 0 : job_fail(&job->e, "link", job->target);
+    if (unlink(job->data) != 0) return job_fail(&job->e, "unlink", job->data);
     return 1;
   }
-  return publish_fail(job, "renameat2", job->target);
+  return job_fail(&job->e, "renameat2", job->target);
 }
 
 static void publish_execute(napi_env env, void *arg) {
@@ -752,15 +749,15 @@ static void publish_execute(napi_env env, void *arg) {
   struct stat existing;
   int stored = lstat(job->target, &existing) == 0;
   if (!stored && errno != ENOENT) {
-    publish_fail(job, "lstat", job->target);
+    job_fail(&job->e, "lstat", job->target);
     return;
   }
   if (!stored) {
     if (fchmod(job->fd, 0444) != 0) {
-      publish_fail(job, "fchmod", job->data);
+      job_fail(&job->e, "fchmod", job->data);
       return;
     }
-    int moved = fsync(job->fd) == 0 ? publish_move(job) : publish_fail(job, "fsync", job->data);
+    int moved = fsync(job->fd) == 0 ? publish_move(job) : job_fail(&job->e, "fsync", job->data);
     if (moved < 0) {
       fchmod(job->fd, 0644);
       return;
@@ -770,23 +767,23 @@ static void publish_execute(napi_env env, void *arg) {
       char dir[PATH_BUF];
       parent_of(job->target, dir);
       int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd < 0 || fsync(dfd) != 0) publish_fail(job, dfd < 0 ? "open" : "fsync", dir);
+      if (dfd < 0 || fsync(dfd) != 0) job_fail(&job->e, dfd < 0 ? "open" : "fsync", dir);
       if (dfd >= 0) close(dfd);
-      if (job->err) return;
+      if (job->e.err) return;
     }
   }
   job->clean = (unlink(job->record) == 0 || errno == ENOENT) && (job->published || unlink(job->data) == 0 || errno == ENOENT) && rmdir(job->dir) == 0;
-  if (stat(job->target, &job->st) != 0) publish_fail(job, "stat", job->target);
+  if (stat(job->target, &job->st) != 0) job_fail(&job->e, "stat", job->target);
 }
 
 static void publish_complete(napi_env env, napi_status status, void *arg) {
   struct publish_job *job = arg;
-  if (status != napi_ok && job->err == 0) {
-    job->err = ECANCELED;
-    job->syscall = "publishBlob";
-    job->failed_path = job->target;
+  if (status != napi_ok && job->e.err == 0) {
+    job->e.err = ECANCELED;
+    job->e.syscall = "publishBlob";
+    job->e.failed_path = job->target;
   }
-  if (job->err == 0) {
+  if (job->e.err == 0) {
     napi_value out, v;
     napi_create_object(env, &out);
     napi_get_boolean(env, job->published, &v);
@@ -799,7 +796,7 @@ static void publish_complete(napi_env env, napi_status status, void *arg) {
     napi_set_named_property(env, out, "mtimeMs", v);
     napi_resolve_deferred(env, job->deferred, out);
   } else {
-    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, job->failed_path));
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->e.err, job->e.syscall, job->e.failed_path));
   }
   napi_delete_async_work(env, job->work);
   free(job);
