@@ -318,19 +318,6 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* renameNoReplace(from, to): rename that fails with EEXIST instead of replacing */
-static napi_value js_rename_noreplace(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char from[PATH_BUF], to[PATH_BUF];
-  if (argc < 2 || !get_str(env, argv[0], from, sizeof from, 0, NULL) || !get_str(env, argv[1], to, sizeof to, 0, NULL))
-    return throw_type(env, "renameNoReplace(from, to)");
-  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0) return throw_errno(env, errno, "renameat2", to);
-  return undefined(env);
-}
-
-
 /* createFile(path, mode) → fd: a new regular file, opened write-only; never
  * an existing name, never through a final symlink (O_EXCL | O_NOFOLLOW),
  * close-on-exec. Unlike fs.openSync in a worker thread, the fd is not
@@ -1916,7 +1903,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
     {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"renameNoReplace", NULL, js_rename_noreplace, NULL, NULL, NULL, napi_enumerable, NULL},
     {"createFile", NULL, js_create_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seqpacketConnect", NULL, js_seqpacket_connect, NULL, NULL, NULL, napi_enumerable, NULL},
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},

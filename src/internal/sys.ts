@@ -17,7 +17,6 @@ export interface Sys {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   lremovexattr(path: string, name: string): void;
-  renameNoReplace(from: string, to: string): void;
   /** A blocking, write-only fd connected to a SOCK_SEQPACKET unix socket. */
   seqpacketConnect(path: string): number;
   /** Makes `path` the process's root and working directory (for a short-lived helper process only). */
