@@ -1,7 +1,7 @@
 // The system calls Node lacks (mount, mknod, xattrs, renameat2, unshare, posix_spawn), from the
 // native addon built at install (native/wharf_sys.c). The only module that loads it.
 import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -166,12 +166,18 @@ export function nativeFile(name: string): string {
 
 const workerScripts = new Map<string, string>();
 
-/** A module's worker or helper script beside it in dist/src (`archive/apply-worker.js`); looked up once. */
+/**
+ * A module's worker or helper script (`archive/apply-worker.js`): its bundle
+ * in dist/bundled (one file to load) when the build made one from the
+ * compiled module in dist/src as it is now, else that module; looked up once.
+ */
 export function workerScript(fromUrl: string, relative: string): string {
   const key = `${fromUrl}\0${relative}`;
   let found = workerScripts.get(key);
   if (found === undefined) {
-    found = installedFile(fromUrl, join("src", relative));
+    const compiled = installedFile(fromUrl, join("src", relative));
+    const bundled = installedFile(fromUrl, join("bundled", relative));
+    found = bundled !== undefined && (compiled === undefined || statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs) ? bundled : compiled;
     if (found === undefined) throw new Error(`dist/src/${relative} not found: run \`npm run build\``);
     workerScripts.set(key, found);
   }
