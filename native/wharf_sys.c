@@ -32,7 +32,6 @@
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <linux/filter.h>
-#include <libgen.h>
 #include <unistd.h>
 #include <spawn.h>
 #include <poll.h>
@@ -433,6 +432,89 @@ static napi_value queue_job(napi_env env, const char *name, napi_async_execute_c
   return promise;
 }
 
+/* writev until every part is down, resuming inside a part after a short write; 0 or the errno. */
+#define WRITE_ALL_MAX_PARTS 1024
+
+static int write_all(int fd, struct iovec *parts, int nparts, const char **syscall) {
+  struct iovec iov[WRITE_ALL_MAX_PARTS];
+  memcpy(iov, parts, sizeof(struct iovec) * (size_t)nparts);
+  struct iovec *cur = iov;
+  int left = nparts;
+  while (left > 0) {
+    if (cur->iov_len == 0) {
+      cur++;
+      left--;
+      continue;
+    }
+    ssize_t n = writev(fd, cur, left > IOV_MAX ? IOV_MAX : left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *syscall = "write";
+      return errno;
+    }
+    size_t done = (size_t)n;
+    while (left > 0 && done >= cur->iov_len) {
+      done -= cur->iov_len;
+      cur++;
+      left--;
+    }
+    if (left > 0) {
+      cur->iov_base = (char *)cur->iov_base + done;
+      cur->iov_len -= done;
+    }
+  }
+  return 0;
+}
+
+/* What a job's failure was: errno, the call, the path. */
+struct job_error {
+  int err;
+  const char *syscall;
+  const char *failed_path;
+};
+
+/* Records errno as the job's failure; returns -1. */
+static int job_fail(struct job_error *e, const char *syscall, const char *path) {
+  e->err = errno;
+  e->syscall = syscall;
+  e->failed_path = path;
+  return -1;
+}
+
+/* Settles a finished job's promise: with `value` (undefined when NULL) when
+ * it did its work, else with its failure as an errno error (ECANCELED from
+ * `name` when the work never ran). */
+static void job_settle(napi_env env, napi_status status, napi_deferred deferred, const struct job_error *e, const char *name, napi_value value) {
+  if (status == napi_ok && e->err == 0) napi_resolve_deferred(env, deferred, value ? value : undefined(env));
+  else if (e->err == 0) napi_reject_deferred(env, deferred, errno_error(env, ECANCELED, name, NULL));
+  else napi_reject_deferred(env, deferred, errno_error(env, e->err, e->syscall, e->failed_path));
+}
+
+/* The directory that holds path (path must have a slash). */
+static void parent_of(const char *path, char *out) {
+  memcpy(out, path, PATH_BUF);
+  char *slash = strrchr(out, '/');
+  if (slash == out) slash[1] = 0;
+  else if (slash) *slash = 0;
+}
+
+/* fsyncs the directory holding path, so that a name made in it lasts; -1 (recorded in e, naming path) on failure. */
+static int fsync_parent(const char *path, struct job_error *e) {
+  char dir[PATH_BUF];
+  parent_of(path, dir);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = dfd < 0 || fsync(dfd) != 0 ? job_fail(e, dfd < 0 ? "open" : "fsync", path) : 0;
+  if (dfd >= 0) close(dfd);
+  return r;
+}
+
+/* Frees a settled job: the reference holding the values it read (when any), its work, itself. */
+static void job_free(napi_env env, napi_async_work work, napi_ref ref, void *job) {
+  if (ref) napi_delete_reference(env, ref);
+  napi_delete_async_work(env, work);
+  free(job);
+}
+
 /* writeFileAtomic(path, tmp, data, mode, flags) → Promise<void>: writes data
  * to tmp (created, never an existing file), optionally fsyncs it (flags & 1),
  * renames it over path and optionally fsyncs the directory (flags & 2); on
@@ -451,9 +533,7 @@ struct atomic_job {
   size_t len;
   int mode;
   int flags;
-  int err;
-  const char *syscall;
-  const char *failed_path;
+  struct job_error e;
 };
 
 static void atomic_execute(napi_env env, void *arg) {
@@ -461,68 +541,30 @@ static void atomic_execute(napi_env env, void *arg) {
   struct atomic_job *job = arg;
   int fd = open(job->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, job->mode);
   if (fd < 0) {
-    job->err = errno;
-    job->syscall = "open";
-    job->failed_path = job->tmp;
+    job_fail(&job->e, "open", job->tmp);
     return;
   }
-  size_t off = 0;
-  while (off < job->len) {
-    ssize_t n = write(fd, job->data + off, job->len - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      job->err = errno;
-      job->syscall = "write";
-      break;
-    }
-    off += (size_t)n;
+  struct iovec part = {(void *)job->data, job->len};
+  const char *call = NULL;
+  int err = write_all(fd, &part, 1, &call);
+  if (err != 0) {
+    errno = err;
+    job_fail(&job->e, call, job->tmp);
   }
-  if (job->err == 0 && (job->flags & ATOMIC_SYNC_FILE) && fsync(fd) != 0) {
-    job->err = errno;
-    job->syscall = "fsync";
-  }
-  if (close(fd) != 0 && job->err == 0) {
-    job->err = errno;
-    job->syscall = "close";
-  }
-  if (job->err == 0 && rename(job->tmp, job->path) != 0) {
-    job->err = errno;
-    job->syscall = "rename";
-  }
-  if (job->err != 0) {
-    job->failed_path = job->tmp;
+  if (job->e.err == 0 && (job->flags & ATOMIC_SYNC_FILE) && fsync(fd) != 0) job_fail(&job->e, "fsync", job->tmp);
+  if (close(fd) != 0 && job->e.err == 0) job_fail(&job->e, "close", job->tmp);
+  if (job->e.err == 0 && rename(job->tmp, job->path) != 0) job_fail(&job->e, "rename", job->tmp);
+  if (job->e.err != 0) {
     unlink(job->tmp);
     return;
   }
-  if (job->flags & ATOMIC_SYNC_DIR) {
-    char dir[PATH_BUF];
-    memcpy(dir, job->path, sizeof dir);
-    const char *d = dirname(dir);
-    int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-      job->err = errno;
-      job->syscall = dfd < 0 ? "open" : "fsync";
-      job->failed_path = job->path;
-    }
-    if (dfd >= 0) close(dfd);
-  }
+  if (job->flags & ATOMIC_SYNC_DIR) fsync_parent(job->path, &job->e);
 }
 
 static void atomic_complete(napi_env env, napi_status status, void *arg) {
   struct atomic_job *job = arg;
-  if (status != napi_ok && job->err == 0) {
-    job->err = ECANCELED;
-    job->syscall = "writeFileAtomic";
-    job->failed_path = job->path;
-  }
-  if (job->err == 0) {
-    napi_resolve_deferred(env, job->deferred, undefined(env));
-  } else {
-    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, job->failed_path));
-  }
-  napi_delete_reference(env, job->data_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  job_settle(env, status, job->deferred, &job->e, "writeFileAtomic", NULL);
+  job_free(env, job->work, job->data_ref, job);
 }
 
 static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
@@ -547,21 +589,6 @@ static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
   /* The buffer stays alive (and unmoved) until the job completes. */
   napi_create_reference(env, argv[2], 1, &job->data_ref);
   return queue_job(env, "wharf:writeFileAtomic", atomic_execute, atomic_complete, job, &job->work, &job->deferred);
-}
-
-/* What a job's failure was: errno, the call, the path. */
-struct job_error {
-  int err;
-  const char *syscall;
-  const char *failed_path;
-};
-
-/* Records errno as the job's failure; returns -1. */
-static int job_fail(struct job_error *e, const char *syscall, const char *path) {
-  e->err = errno;
-  e->syscall = syscall;
-  e->failed_path = path;
-  return -1;
 }
 
 /* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
@@ -593,16 +620,14 @@ static int make_dir_files(struct make_dir_job *job, int dfd) {
       job_fail(&job->e, "open", job->tmp);
       return made;
     }
-    size_t off = 0;
-    while (off < job->len[made]) {
-      ssize_t n = write(fd, job->data[made] + off, job->len[made] - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        job_fail(&job->e, "write", job->tmp);
-        close(fd);
-        return made + 1;
-      }
-      off += (size_t)n;
+    struct iovec part = {(void *)job->data[made], job->len[made]};
+    const char *call = NULL;
+    int err = write_all(fd, &part, 1, &call);
+    if (err != 0) {
+      errno = err;
+      job_fail(&job->e, call, job->tmp);
+      close(fd);
+      return made + 1;
     }
     if (close(fd) != 0) {
       job_fail(&job->e, "close", job->tmp);
@@ -636,16 +661,8 @@ static void make_dir_execute(napi_env env, void *arg) {
 
 static void make_dir_complete(napi_env env, napi_status status, void *arg) {
   struct make_dir_job *job = arg;
-  if (status != napi_ok && job->e.err == 0) {
-    job->e.err = ECANCELED;
-    job->e.syscall = "makeDir";
-    job->e.failed_path = job->dir;
-  }
-  if (job->e.err == 0) napi_resolve_deferred(env, job->deferred, undefined(env));
-  else napi_reject_deferred(env, job->deferred, errno_error(env, job->e.err, job->e.syscall, job->e.failed_path));
-  napi_delete_reference(env, job->contents_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  job_settle(env, status, job->deferred, &job->e, "makeDir", NULL);
+  job_free(env, job->work, job->contents_ref, job);
 }
 
 static napi_value js_make_dir(napi_env env, napi_callback_info info) {
@@ -702,14 +719,6 @@ struct publish_job {
   struct job_error e;
 };
 
-/* The directory that holds path (path must have a slash). */
-static void parent_of(const char *path, char *out) {
-  memcpy(out, path, PATH_BUF);
-  char *slash = strrchr(out, '/');
-  if (slash == out) slash[1] = 0;
-  else if (slash) *slash = 0;
-}
-
 /* Moves data to target, never over anything; 1 when moved, 0 when target exists. */
 static int publish_move(struct publish_job *job) {
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -750,43 +759,31 @@ static void publish_execute(napi_env env, void *arg) {
       return;
     }
     job->published = moved;
-    if (moved) {
-      char dir[PATH_BUF];
-      parent_of(job->target, dir);
-      int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd < 0 || fsync(dfd) != 0) job_fail(&job->e, dfd < 0 ? "open" : "fsync", dir);
-      if (dfd >= 0) close(dfd);
-      if (job->e.err) return;
-    }
+    if (moved && fsync_parent(job->target, &job->e) != 0) return;
   }
   job->clean = (unlink(job->record) == 0 || errno == ENOENT) && (job->published || unlink(job->data) == 0 || errno == ENOENT) && rmdir(job->dir) == 0;
   if (stat(job->target, &job->st) != 0) job_fail(&job->e, "stat", job->target);
 }
 
+/* What publishBlob resolves with. */
+static napi_value publish_result(napi_env env, const struct publish_job *job) {
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_get_boolean(env, job->published, &v);
+  napi_set_named_property(env, out, "published", v);
+  napi_get_boolean(env, job->clean, &v);
+  napi_set_named_property(env, out, "clean", v);
+  napi_create_double(env, (double)job->st.st_size, &v);
+  napi_set_named_property(env, out, "size", v);
+  napi_create_double(env, (double)job->st.st_mtim.tv_sec * 1000.0 + (double)job->st.st_mtim.tv_nsec / 1e6, &v);
+  napi_set_named_property(env, out, "mtimeMs", v);
+  return out;
+}
+
 static void publish_complete(napi_env env, napi_status status, void *arg) {
   struct publish_job *job = arg;
-  if (status != napi_ok && job->e.err == 0) {
-    job->e.err = ECANCELED;
-    job->e.syscall = "publishBlob";
-    job->e.failed_path = job->target;
-  }
-  if (job->e.err == 0) {
-    napi_value out, v;
-    napi_create_object(env, &out);
-    napi_get_boolean(env, job->published, &v);
-    napi_set_named_property(env, out, "published", v);
-    napi_get_boolean(env, job->clean, &v);
-    napi_set_named_property(env, out, "clean", v);
-    napi_create_double(env, (double)job->st.st_size, &v);
-    napi_set_named_property(env, out, "size", v);
-    napi_create_double(env, (double)job->st.st_mtim.tv_sec * 1000.0 + (double)job->st.st_mtim.tv_nsec / 1e6, &v);
-    napi_set_named_property(env, out, "mtimeMs", v);
-    napi_resolve_deferred(env, job->deferred, out);
-  } else {
-    napi_reject_deferred(env, job->deferred, errno_error(env, job->e.err, job->e.syscall, job->e.failed_path));
-  }
-  napi_delete_async_work(env, job->work);
-  free(job);
+  job_settle(env, status, job->deferred, &job->e, "publishBlob", status == napi_ok && job->e.err == 0 ? publish_result(env, job) : NULL);
+  job_free(env, job->work, NULL, job);
 }
 
 static napi_value js_publish_blob(napi_env env, napi_callback_info info) {
@@ -906,8 +903,7 @@ static void filters_complete(napi_env env, napi_status status, void *arg) {
     napi_resolve_deferred(env, job->deferred, buf);
   }
   free(job->out);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  job_free(env, job->work, NULL, job);
 }
 
 static napi_value js_seccomp_filters(napi_env env, napi_callback_info info) {
@@ -1364,40 +1360,6 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* writev until every part is down, resuming inside a part after a short write; 0 or the errno. */
-#define WRITE_ALL_MAX_PARTS 1024
-
-static int write_all(int fd, struct iovec *parts, int nparts, const char **syscall) {
-  struct iovec iov[WRITE_ALL_MAX_PARTS];
-  memcpy(iov, parts, sizeof(struct iovec) * (size_t)nparts);
-  struct iovec *cur = iov;
-  int left = nparts;
-  while (left > 0) {
-    if (cur->iov_len == 0) {
-      cur++;
-      left--;
-      continue;
-    }
-    ssize_t n = writev(fd, cur, left > IOV_MAX ? IOV_MAX : left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *syscall = "write";
-      return errno;
-    }
-    size_t done = (size_t)n;
-    while (left > 0 && done >= cur->iov_len) {
-      done -= cur->iov_len;
-      cur++;
-      left--;
-    }
-    if (left > 0) {
-      cur->iov_base = (char *)cur->iov_base + done;
-      cur->iov_len -= done;
-    }
-  }
-  return 0;
-}
-
 /* A streaming hash whose updates run on the thread pool, each together with
  * the write of the same bytes: hasherCreate(algorithm) → handle;
  * hasherWrite(handle, fd, data) → Promise<void> writes all of data (one
@@ -1498,10 +1460,8 @@ static void hash_write_complete(napi_env env, napi_status status, void *arg) {
   }
   if (job->err == 0) napi_resolve_deferred(env, job->deferred, undefined(env));
   else napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->syscall, NULL));
-  napi_delete_reference(env, job->data_ref);
   napi_delete_reference(env, job->hasher_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  job_free(env, job->work, job->data_ref, job);
 }
 
 /* One Uint8Array into an iovec; false when v is not one. */
@@ -1655,9 +1615,7 @@ static void finish_complete(napi_env env, napi_status status, void *arg) {
     napi_set_named_property(env, error, "index", index);
     napi_reject_deferred(env, job->deferred, error);
   }
-  napi_delete_reference(env, job->parts_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  job_free(env, job->work, job->parts_ref, job);
 }
 
 static napi_value js_finish_files(napi_env env, napi_callback_info info) {
