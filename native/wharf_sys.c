@@ -78,6 +78,7 @@ static const char *errno_name(int e) {
     case ECONNRESET: return "ECONNRESET";
     case ETIMEDOUT: return "ETIMEDOUT";
     case EAGAIN: return "EAGAIN";
+    case EFBIG: return "EFBIG";
     default: return "EUNKNOWN";
   }
 }
@@ -589,6 +590,174 @@ static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
   /* The buffer stays alive (and unmoved) until the job completes. */
   napi_create_reference(env, argv[2], 1, &job->data_ref);
   return queue_job(env, "wharf:writeFileAtomic", atomic_execute, atomic_complete, job, &job->work, &job->deferred);
+}
+
+/* readInRoot(root, paths, maxBytes) → Promise<(Buffer | null)[]>: regular
+ * files of a root file system, each path resolved as a process chrooted
+ * there would see it (openat2 with RESOLVE_IN_ROOT: `..`, absolute and
+ * relative symlinks all stay inside root; no magic links). null for a path
+ * that is absent or not a regular file; nothing else (a FIFO, a device) is
+ * ever opened for reading. A file larger than maxBytes fails the job with
+ * EFBIG. One job on the thread pool for all of them. */
+#define READ_IN_ROOT_MAX 8
+
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_IN_ROOT 0x10
+#endif
+
+struct open_how_compat {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+
+struct read_root_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char root[PATH_BUF];
+  int npaths;
+  char paths[READ_IN_ROOT_MAX][PATH_BUF];
+  size_t max_bytes;
+  char *data[READ_IN_ROOT_MAX];
+  size_t len[READ_IN_ROOT_MAX];
+  int found[READ_IN_ROOT_MAX];
+  struct job_error e;
+};
+
+/* One file into job->data[i]; 0 (found or not), -1 on failure (recorded). */
+static int read_root_file(struct read_root_job *job, int rootfd, int i) {
+  struct open_how_compat how = {O_PATH | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  int pfd;
+  do pfd = (int)syscall(SYS_openat2, rootfd, job->paths[i], &how, sizeof how);
+  while (pfd < 0 && errno == EAGAIN);
+  if (pfd < 0) return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : job_fail(&job->e, "openat2", job->paths[i]);
+  struct stat st;
+  if (fstat(pfd, &st) != 0) {
+    job_fail(&job->e, "fstat", job->paths[i]);
+    close(pfd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(pfd);
+    return 0;
+  }
+  if ((size_t)st.st_size > job->max_bytes) {
+    errno = EFBIG;
+    job_fail(&job->e, "read", job->paths[i]);
+    close(pfd);
+    return -1;
+  }
+  /* The O_PATH descriptor names the very file checked: it is reopened for reading through /proc. */
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+  int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  close(pfd);
+  if (fd < 0) return job_fail(&job->e, "open", job->paths[i]);
+  size_t cap = (size_t)st.st_size + 1, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) {
+    close(fd);
+    errno = ENOMEM;
+    return job_fail(&job->e, "malloc", job->paths[i]);
+  }
+  for (;;) {
+    if (len == cap) {
+      if (cap > job->max_bytes) {
+        errno = EFBIG;
+        break;
+      }
+      char *bigger = realloc(buf, cap * 2);
+      if (!bigger) {
+        errno = ENOMEM;
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (n == 0) {
+      close(fd);
+      if (len > job->max_bytes) {
+        free(buf);
+        errno = EFBIG;
+        return job_fail(&job->e, "read", job->paths[i]);
+      }
+      job->data[i] = buf;
+      job->len[i] = len;
+      job->found[i] = 1;
+      return 0;
+    }
+    len += (size_t)n;
+  }
+  job_fail(&job->e, "read", job->paths[i]);
+  free(buf);
+  close(fd);
+  return -1;
+}
+
+static void read_root_execute(napi_env env, void *arg) {
+  (void)env;
+  struct read_root_job *job = arg;
+  int rootfd = open(job->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) {
+    job_fail(&job->e, "open", job->root);
+    return;
+  }
+  for (int i = 0; i < job->npaths; i++)
+    if (read_root_file(job, rootfd, i) != 0) break;
+  close(rootfd);
+}
+
+static void read_root_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static void read_root_complete(napi_env env, napi_status status, void *arg) {
+  struct read_root_job *job = arg;
+  napi_value result = NULL;
+  if (status == napi_ok && job->e.err == 0) {
+    napi_create_array_with_length(env, (size_t)job->npaths, &result);
+    for (int i = 0; i < job->npaths; i++) {
+      napi_value v;
+      if (!job->found[i]) napi_get_null(env, &v);
+      else if (napi_create_external_buffer(env, job->len[i], job->data[i], read_root_finalize, NULL, &v) == napi_ok) job->data[i] = NULL;
+      else napi_get_null(env, &v);
+      napi_set_element(env, result, (uint32_t)i, v);
+    }
+  }
+  job_settle(env, status, job->deferred, &job->e, "readInRoot", result);
+  for (int i = 0; i < job->npaths; i++) free(job->data[i]);
+  job_free(env, job->work, NULL, job);
+}
+
+static napi_value js_read_in_root(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  static const char *usage = "readInRoot(root: string, paths: string[], maxBytes: number)";
+  if (argc < 3) return throw_type(env, usage);
+  struct read_root_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  uint32_t n = 0;
+  int64_t max = 0;
+  bool ok = get_str(env, argv[0], job->root, sizeof job->root, 0, NULL) && napi_get_array_length(env, argv[1], &n) == napi_ok && n <= READ_IN_ROOT_MAX &&
+            napi_get_value_int64(env, argv[2], &max) == napi_ok && max >= 0;
+  for (uint32_t i = 0; ok && i < n; i++) {
+    napi_value path;
+    ok = napi_get_element(env, argv[1], i, &path) == napi_ok && get_str(env, path, job->paths[i], sizeof job->paths[i], 0, NULL) && job->paths[i][0] != 0;
+  }
+  if (!ok) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  job->npaths = (int)n;
+  job->max_bytes = (size_t)max;
+  return queue_job(env, "wharf:readInRoot", read_root_execute, read_root_complete, job, &job->work, &job->deferred);
 }
 
 /* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
@@ -1868,6 +2037,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"writeFileAtomic", NULL, js_write_file_atomic, NULL, NULL, NULL, napi_enumerable, NULL},
     {"publishBlob", NULL, js_publish_blob, NULL, NULL, NULL, napi_enumerable, NULL},
     {"makeDir", NULL, js_make_dir, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"readInRoot", NULL, js_read_in_root, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seccompFilters", NULL, js_seccomp_filters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

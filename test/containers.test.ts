@@ -215,6 +215,10 @@ describe("containers with the docker CLI", { skip: !haveTools && "needs root, do
     await ok(d, ["run", "-d", "--name", "survivor", "busybox", "sh", "-c", "trap 'exit 7' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"]);
     await ok(d, ["run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 9"]);
     await ok(d, ["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.5; exit 1"]);
+    // Removed when they end: one ends while the daemon is down, one never started.
+    await ok(d, ["run", "-d", "--rm", "--name", "brief", "-v", "/scratch", "busybox", "sh", "-c", "sleep 1"]);
+    await ok(d, ["create", "--rm", "--name", "unstarted", "busybox", "true"]);
+    const scratch = (await ok(d, ["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "brief"])).trim();
     await sleep(300);
     process.kill(d.pid, "SIGKILL");
     await sleep(1500);
@@ -222,6 +226,9 @@ describe("containers with the docker CLI", { skip: !haveTools && "needs root, do
     const status = await ok(d, ["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert.match(status, /^survivor Up /m);
     assert.match(status, /^quitter Exited \(9\) /m);
+    assert.doesNotMatch(status, /^(brief|unstarted) /m, "containers to be removed when they end are gone once the daemon is back");
+    assert.equal((await ok(d, ["volume", "inspect", "-f", "{{.Name}}", scratch])).trim(), scratch, "their volumes stay");
+    await ok(d, ["volume", "rm", scratch]);
     const before = (await docker(d, ["logs", "survivor"])).stdout.split("\n").length;
     await sleep(500);
     const afterLines = (await docker(d, ["logs", "survivor"])).stdout.split("\n").length;

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, lstat, writeFile } from "
 import { lstatSync, readdirSync } from "node:fs";
 import { join, posix } from "node:path";
 import { diffDirectory } from "../archive/index.js";
-import { hostsFile, readInRoot, resolvConf, resolveInRoot } from "../container/index.js";
+import { hostsFile, readFilesInRoot, resolvConf, resolveInRoot } from "../container/index.js";
 import type { ImageStore, ImageView } from "../image/index.js";
 import { errnoCode, isKind, KeyedMutex, wharfError, WharfError, type Logger } from "../internal/index.js";
 import { chainIds, digestOf, formatReference, hostPlatform, withDefaultTag, MediaType, parsePlatformSpec, parseReference, shortId, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Reference, type RuntimeMount } from "../oci/index.js";
@@ -960,8 +960,7 @@ class BuildRun {
       try {
         const layer = await this.#fsStep(state, async (rootfs) => {
           const files = await this.#b.runtimeFiles();
-          const passwd = await readInRoot(rootfs, "/etc/passwd");
-          const group = await readInRoot(rootfs, "/etc/group");
+          const [passwd, group] = await readFilesInRoot(rootfs, ["/etc/passwd", "/etc/group"]);
           let user;
           try {
             user = resolveUser(cfg.User ?? "", passwd, group);
@@ -1371,8 +1370,7 @@ function treeSize(dir: string): number {
 
 async function resolveOwner(rootfs: string, spec: string, file: string, node: Instruction["node"]): Promise<Owner> {
   const [u = "", g] = spec.split(":", 2) as [string, string | undefined];
-  const passwd = await readInRoot(rootfs, "/etc/passwd");
-  const group = await readInRoot(rootfs, "/etc/group");
+  const [passwd, group] = await readFilesInRoot(rootfs, ["/etc/passwd", "/etc/group"]);
   try {
     // A user alone means the group of the same name (or number), as docker's --chown reads it.
     const user = resolveUser(`${u}:${g ?? u}`, passwd, group);

@@ -16,7 +16,7 @@ import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
 import type { ContainerNetwork } from "../network/index.js";
 import { buildSpec, captureSeccomp, SECCOMP_FILE, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
-import { hostnameFile, hostsFile, readInRoot, resolvConf } from "./files.js";
+import { hostnameFile, hostsFile, readFilesInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
 import { ContainerPaths } from "./paths.js";
 import { freshStatus, ZERO_TIME, type ContainerRecord, type ContainerStatus, type HostConfig, type MountPoint } from "./types.js";
@@ -192,7 +192,7 @@ export class ContainerEngine {
 
   /** Writes the record over the one that create wrote: a power loss leaves one of the two. */
   async #save(record: ContainerRecord): Promise<void> {
-    await writeJsonAtomic(this.paths.record(record.Id), record, { replaces: true });
+    await writeJsonAtomic(this.paths.record(record.Id), record, { replaces: true, durable: durableRecord(record) });
   }
 
   #event(action: string, record: ContainerRecord, extra: Record<string, string> = {}): void {
@@ -276,7 +276,7 @@ export class ContainerEngine {
         writeFile(record.HostsPath, hostsFile(config.Hostname, config.Domainname, host.ExtraHosts ?? [])).then(() => this.#o.network?.prepare(record, request.body)),
       ]);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
-      await writeJsonAtomic(this.paths.record(id), record);
+      await writeJsonAtomic(this.paths.record(id), record, { durable: durableRecord(record) });
       this.#byId.set(id, { record, exitWaiters: [], removedWaiters: [], pendingStdin: [] });
       this.#event("create", record);
       return { Id: id, Warnings: [] };
@@ -331,12 +331,17 @@ export class ContainerEngine {
     const attaching = this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined);
     attaching.catch(() => {});
     try {
-      await mkdir(rootfs, { recursive: true });
-      await mkdir(bundle, { recursive: true, mode: 0o700 });
-      await mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 });
-      // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
-      if (await runtime.hasState(id)) await runtime.delete(id, true);
-      if ((await mountsUsing(rootfs)).length === 0) await this.#mountRootfs(r, rootfs);
+      // Independent looks and makes, side by side: each is a trip to the thread pool.
+      const [, , , stale, mounted] = await Promise.all([
+        mkdir(rootfs, { recursive: true }),
+        mkdir(bundle, { recursive: true, mode: 0o700 }),
+        mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 }),
+        // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
+        runtime.hasState(id),
+        mountsUsing(rootfs),
+      ]);
+      if (stale) await runtime.delete(id, true);
+      if (mounted.length === 0) await this.#mountRootfs(r, rootfs);
       mark("mounted");
       // Volumes and the network are independent: prepared side by side, and
       // both settled before a failure of either undoes the start.
@@ -402,13 +407,20 @@ export class ContainerEngine {
           w(undefined);
         }
       }
-      await runtime.start(id, monitor.pid);
-      mark("started");
       const pid = monitor.pid;
+      const before = r.State;
       r.State = { ...freshStatus(), Status: "running", Running: true, Pid: pid, StartedAt: new Date().toISOString(), ...(r.State.Health ? { Health: { Status: "starting", FailingStreak: 0, Log: [] } } : {}) };
       if (r.Config.Healthcheck?.Test && r.Config.Healthcheck.Test[0] !== "NONE" && r.Config.Healthcheck.Test.length > 0) r.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
-      await this.#save(r);
-      mark("saved");
+      // The record says running while the process is let go, side by side; a
+      // daemon that stops between the two finds the process still held at its
+      // start and lets it go then (see #reconcile).
+      const [released, saved] = await Promise.allSettled([runtime.start(id, pid), this.#save(r)]);
+      if (released.status === "rejected") {
+        r.State = before;
+        throw released.reason;
+      }
+      if (saved.status === "rejected") throw saved.reason;
+      mark("started");
       this.#logger.debug("container started", { container: id, ...phases });
       this.#event("start", r);
       this.#armRotation(live);
@@ -477,9 +489,8 @@ export class ContainerEngine {
 
   /** What a container's spec needs from its image's files and the host. */
   async #specInputs(r: ContainerRecord, rootfs: string): Promise<SpecInputs> {
-    const [passwd, group, bounding, architecture] = await Promise.all([
-      readInRoot(rootfs, "/etc/passwd"),
-      readInRoot(rootfs, "/etc/group"),
+    const [[passwd, group], bounding, architecture] = await Promise.all([
+      readFilesInRoot(rootfs, ["/etc/passwd", "/etc/group"]),
       hostBoundingCapabilities(),
       this.#imageArchitecture(r.Image),
     ]);
@@ -991,6 +1002,11 @@ export class ContainerEngine {
         this.#logger.warn("restore container", { container: live.record.Id, error: asWharfError(e, "restore").message });
       }
     }
+    // As dockerd: a container to be removed when it ends that does not run now goes (its volumes stay).
+    for (const live of [...this.#byId.values()]) {
+      const r = live.record;
+      if (r.HostConfig.AutoRemove && !r.State.Running) await this.remove(r.Id, { force: true }).catch((e: unknown) => this.#logger.warn("auto-remove at startup failed", { container: r.Id, error: asWharfError(e, "remove").message }));
+    }
     // Restart policies apply once everything is known.
     for (const live of this.#byId.values()) {
       const r = live.record;
@@ -1025,6 +1041,8 @@ export class ContainerEngine {
       }
       const conmonPid = await readPidFile(`${this.paths.bundle(id)}/conmon.pid`).catch(() => undefined);
       if (r.State.Running && conmonPid !== undefined && processAlive(conmonPid)) {
+        // Recorded as running by a start that stopped before it let the process go.
+        await this.#runtime(r).startHeld(id, r.State.Pid);
         await this.#o.network?.restore(r);
         this.#armRotation(live);
         void this.#checkExit(id);
@@ -1057,6 +1075,15 @@ export class ContainerEngine {
     }
     await Promise.all(this.#cleanups);
   }
+}
+
+/**
+ * Whether a container's record is synced to disk. Not for one removed when it
+ * ends: a power loss ends it too, and the next start removes what is left of
+ * it, with a record or without (then as a create that did not finish).
+ */
+function durableRecord(r: ContainerRecord): boolean {
+  return !r.HostConfig.AutoRemove;
 }
 
 function logLimits(h: HostConfig): { maxSize: number; maxFiles: number } {

@@ -10,7 +10,7 @@ import type { RuntimeProcess, RuntimeSpec } from "../oci/index.js";
 import { checkWorkingDir, directExecBlocker, ExecStartFailure, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, SECCOMP_FILE, sendControl, spawnMonitor, startDirect, StdinWriter, type DirectExecPlan, type MonitorStarted, type DirectProcess, type LogEntry, type ProcessStdin, type Runc } from "../runtime/index.js";
 import type { ContainerEngine } from "./engine.js";
 import type { ContainerRecord } from "./types.js";
-import { readInRoot } from "./files.js";
+import { readFilesInRoot } from "./files.js";
 
 export interface ExecConfig {
   AttachStdin: boolean;
@@ -146,7 +146,8 @@ export class ExecManager {
     const tty = options.tty ?? c.Tty;
     const process: RuntimeProcess = { ...spec.process, terminal: tty, args: [...c.Cmd] };
     if (c.User) {
-      const user = resolveUser(c.User, await readInRoot(rootfs, "/etc/passwd"), await readInRoot(rootfs, "/etc/group"));
+      const [passwd, group] = await readFilesInRoot(rootfs, ["/etc/passwd", "/etc/group"]);
+      const user = resolveUser(c.User, passwd, group);
       process.user = { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: [...user.additionalGids] } : {}) };
       process.env = process.env.map((e) => (e.startsWith("HOME=") ? `HOME=${user.home}` : e));
     }

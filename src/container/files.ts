@@ -1,8 +1,8 @@
 // The small files every container gets (hostname, hosts, resolv.conf), and
 // reading paths inside a container's root without ever leaving it.
-import { lstat, readFile, readlink } from "node:fs/promises";
+import { lstat, readlink } from "node:fs/promises";
 import { posix } from "node:path";
-import { errnoCode, wharfError } from "../internal/index.js";
+import { errnoCode, sys, wharfError } from "../internal/index.js";
 
 export function hostnameFile(hostname: string): string {
   return `${hostname}\n`;
@@ -102,16 +102,16 @@ export async function resolveInRoot(root: string, path: string, options: { noFol
   return posix.join(root, ...done);
 }
 
-/** A file of the container's root, read inside it; undefined when absent. */
-export async function readInRoot(root: string, path: string, maxBytes = 4 << 20): Promise<string | undefined> {
+/**
+ * Files of the container's root, each read inside it (symlinks and `..`
+ * resolved as the container sees them, never leaving the root); undefined
+ * for one that is absent or not a regular file. One trip to the thread pool.
+ */
+export async function readFilesInRoot(root: string, paths: readonly string[], maxBytes = 4 << 20): Promise<(string | undefined)[]> {
   try {
-    const host = await resolveInRoot(root, path);
-    const st = await lstat(host);
-    if (!st.isFile()) return undefined;
-    if (st.size > maxBytes) throw wharfError("invalid-argument", `reading ${path} in the container: larger than ${maxBytes} bytes`);
-    return await readFile(host, "utf8");
+    return (await sys().readInRoot(root, paths, maxBytes)).map((b) => b?.toString("utf8"));
   } catch (e) {
-    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
+    if (errnoCode(e) === "EFBIG") throw wharfError("invalid-argument", `reading ${(e as { path?: string }).path ?? paths.join(", ")} in the container: larger than ${maxBytes} bytes`);
     throw e;
   }
 }

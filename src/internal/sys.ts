@@ -38,6 +38,14 @@ export interface Sys {
    */
   makeDir(tmp: string, dir: string, files: readonly string[], contents: readonly Buffer[]): Promise<void>;
   /**
+   * On the thread pool, in one job: regular files of the root file system at
+   * `root` (at most 8), each path resolved as inside a chroot there (symlinks
+   * and `..` never leave it). null for a path that is absent or not a regular
+   * file (nothing else is opened for reading); EFBIG when one is larger than
+   * `maxBytes`.
+   */
+  readInRoot(root: string, paths: readonly string[], maxBytes: number): Promise<(Buffer | null)[]>;
+  /**
    * On the thread pool, in one job: the commit of a content-store ingest.
    * Unless something is at `target` already (these bytes are then dropped,
    * unsynced), the file open at `fd` (at path `data`) is made read-only,

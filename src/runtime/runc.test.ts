@@ -46,6 +46,24 @@ test("start of a container whose init died refuses at once instead of waiting on
   }
 });
 
+test("startHeld lets a process still held at its start go, and leaves a started one alone", async () => {
+  const { root, fifo } = await createdState();
+  try {
+    const init = spawn("sh", ["-c", `printf 0 > ${fifo}; sleep 30`], { stdio: "ignore" });
+    try {
+      const runc = new Runc("runc", root);
+      await runc.startHeld("c1", init.pid!);
+      await assert.rejects(stat(fifo), { code: "ENOENT" });
+      // Started already: no FIFO, nothing to do (runc start would refuse).
+      await runc.startHeld("c1", init.pid!);
+    } finally {
+      init.kill("SIGKILL");
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
 // A runc state as state.json holds it, with plain directories for its cgroups, and a stand-in runc that logs its calls.
 async function stoppedState(initPid: number, initStart: number): Promise<{ root: string; cgroups: string[]; runc: string; calls: string }> {
   const root = await mkdtemp(join(tmpdir(), "wharf-runc-"));

@@ -175,6 +175,16 @@ export class Runc {
     await unlinkIfPresent(fifo);
   }
 
+  /**
+   * Lets the process of a created container run when it still waits at its
+   * start; nothing for one that runs (or a runtime that keeps no exec FIFO).
+   */
+  async startHeld(id: string, pid: number): Promise<void> {
+    if (!this.#startsByFifo) return;
+    const held = await lstat(`${this.root}/${id}/exec.fifo`).then((st) => st.isFIFO(), () => false);
+    if (held) await this.start(id, pid);
+  }
+
   async kill(id: string, signal: string | number, all = false): Promise<void> {
     await this.#run(["kill", ...(all ? ["--all"] : []), id, String(signal)], `kill container ${id}`);
   }

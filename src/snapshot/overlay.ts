@@ -255,8 +255,8 @@ export class OverlaySnapshotter implements Snapshotter {
       try {
         await mkdir(dir);
         await Promise.all([mkdir(fsDir(this.root, id), { mode: 0o755 }), mkdir(workDir(this.root, id), { mode: 0o700 })]);
-        await writeRecord(this.root, record);
-        await fsyncDir(this.root);
+        // The new directory's name in the root is synced while the record is written into it.
+        await Promise.all([writeRecord(this.root, record), fsyncDir(this.root)]);
       } catch (e) {
         await rm(dir, { recursive: true, force: true }).catch(() => {});
         throw asWharfError(e, action);
