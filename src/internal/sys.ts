@@ -21,6 +21,12 @@ export interface Sys {
   seqpacketConnect(path: string): number;
   /** Makes `path` the process's root and working directory (for a short-lived helper process only). */
   chroot(path: string): void;
+  /**
+   * Sets the directory's "top of a hierarchy" flag (chattr +T): ext4 then
+   * places each directory made in it in a block group of its own choosing
+   * rather than next to its siblings. false where the file system has none.
+   */
+  markTopDir(path: string): boolean;
   /** A new, empty network namespace bound at `path` (a file, made when missing; its directory must exist). */
   netnsCreate(path: string): void;
   /**

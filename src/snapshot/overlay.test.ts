@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +38,16 @@ snapshotterConformance("overlay", async () => {
 });
 
 describe("overlay snapshotter", () => {
+  it("asks ext4 to spread snapshot directories over the disk (the root's top-directory flag)", async (t) => {
+    const root = await tempRoot();
+    t.after(() => removeRoot(root));
+    await openOverlaySnapshotter(root);
+    const attrs = spawnSync("lsattr", ["-d", root], { encoding: "utf8" });
+    if (attrs.status !== 0) return t.skip(`no file attributes here: ${attrs.stderr.trim()}`);
+    const flags = attrs.stdout.trim().split(/\s+/)[0] ?? "";
+    assert.ok(flags.includes("T"), `flags of ${root}: ${flags}`);
+  });
+
   it("commits a snapshot prepared without a parent onto a parent given at commit, and survives a reopen", async (t) => {
     const root = await tempRoot();
     t.after(() => removeRoot(root));

@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Semaphore, asWharfError, errnoCode, fsyncDir, nullLogger, wharfError, type Logger } from "../internal/index.js";
+import { Semaphore, asWharfError, errnoCode, fsyncDir, nullLogger, sys, wharfError, type Logger } from "../internal/index.js";
 import type { Mount, SnapshotInfo, Snapshotter, Usage } from "./snapshotter.js";
 import { checkDepth, fsDir, layerMounts, snapshotDir, workDir } from "./layers.js";
 import { RECORD_FILE, deleteRecord, readRecord, recordInfo, writeRecord, type SnapshotRecord } from "./record.js";
@@ -34,6 +34,7 @@ export async function openOverlaySnapshotter(root: string, options: OverlayOptio
   let maxId = 0;
   try {
     await mkdir(abs, { recursive: true });
+    spreadSnapshots(abs, logger);
     for (const name of await readdir(abs)) {
       if (!ID_RE.test(name)) continue;
       const id = Number(name);
@@ -61,6 +62,22 @@ export async function openOverlaySnapshotter(root: string, options: OverlayOptio
   }
   const indexOff = existsSync("/sys/module/overlay/parameters/index");
   return new OverlaySnapshotter(abs, records, maxId, indexOff, logger);
+}
+
+/**
+ * Asks the file system to place each snapshot's directory where it sees fit
+ * (ext4's Orlov allocator, as for top-level directories) instead of next to
+ * the snapshots before it. Without a journal, ext4 passes over every inode
+ * freed in the last minute while it looks for a free one; a layer unpacked
+ * where another was just removed then pays ~0.4 s of system time more for
+ * ~7,000 files. Advisory: a file system without the flag loses nothing.
+ */
+function spreadSnapshots(root: string, logger: Logger): void {
+  try {
+    sys().markTopDir(root);
+  } catch (e) {
+    logger.debug("snapshot root keeps its allocation policy", { error: e });
+  }
 }
 
 function checkKey(key: unknown, action: string, what = "key"): string {
