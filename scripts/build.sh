@@ -8,7 +8,7 @@ if [ ! -f build/Release/wharf_sys.node ] || [ native/wharf_sys.c -nt build/Relea
 fi
 rm -rf dist
 npx --no-install tsc -p .
-# The CLI as one file (bin/wharf.js runs it, with V8's code cache beside it).
+# The CLI as one file (bin/wharf.cjs runs it, with V8's code cache beside it).
 npx --no-install esbuild dist/src/cli/main.js --bundle --platform=node --format=cjs --target=node20 --outfile=dist/cli.cjs \
   --define:import.meta.url=__wharf_bundle_url --banner:js='const __wharf_bundle_url = require("node:url").pathToFileURL(__filename).href;' --log-level=warning
 # The daemon as one ES module (bin/wharfd runs it), and each of its worker scripts as one (dist/bundled/,
@@ -19,4 +19,4 @@ for worker in archive/apply-worker container/copy-worker; do
   npx --no-install esbuild "dist/src/$worker.js" --bundle --platform=node --format=esm --target=node20 --outfile="dist/bundled/$worker.js" \
     --banner:js='import { createRequire as __wharf_require } from "node:module"; const require = __wharf_require(import.meta.url);' --log-level=warning
 done
-chmod +x bin/wharf bin/wharf.js bin/wharfd
+chmod +x bin/wharf bin/wharf.cjs bin/wharfd

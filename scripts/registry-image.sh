@@ -21,7 +21,7 @@ for lib in $(ldd "$node_bin" | awk '/=> \//{print $3} /^[[:space:]]*\/lib/{print
 done
 cp package.json "$dir/app/"
 mkdir -p "$dir/app/bin" "$dir/app/build/Release" "$dir/app/node_modules"
-cp bin/wharf.js "$dir/app/bin/"
+cp bin/wharf.cjs "$dir/app/bin/"
 cp -r dist "$dir/app/dist"
 rm -rf "$dir/app/dist/test" "$dir/app/dist/bench"
 cp build/Release/wharf_sys.node "$dir/app/build/Release/"

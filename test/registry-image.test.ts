@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { projectRoot, startWharfd, unmountBelow, type Daemon } from "./support/daemons.js";
 import { docker, haveTools, importBusybox, killContainers, ok } from "./support/docker.js";
 
-const SERVE = ["/usr/local/bin/node", "/app/bin/wharf.js", "registry", "serve", "--addr", "0.0.0.0:5000", "--root", "/var/lib/registry", "--insecure-http"];
+const SERVE = ["/usr/local/bin/node", "/app/bin/wharf.cjs", "registry", "serve", "--addr", "0.0.0.0:5000", "--root", "/var/lib/registry", "--insecure-http"];
 
 describe("the registry as a container", { skip: !haveTools && "needs root, docker CLI, runc and conmon", concurrency: false }, () => {
   let root: string;

@@ -3,14 +3,15 @@
 // The CLI runs from one bundled file (dist/cli.cjs, made by the build) with V8's compiled code kept beside it
 // (dist/cli.cjs.cache, written on first use and whenever V8 refuses it): no module resolution, no file per module,
 // little compiling at start. Without the bundle, the compiled modules run as they are.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import Module, { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Script } from "node:vm";
+// CommonJS, not an ES module: Node's ES module loader costs ~9 ms more to start.
+"use strict";
+const { readFileSync, renameSync, writeFileSync } = require("node:fs");
+const Module = require("node:module");
+const { dirname, join } = require("node:path");
+const { Script } = require("node:vm");
 
 const argv = process.argv.slice(2);
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const root = join(__dirname, "..");
 
 function bundled() {
   const file = join(root, "dist", "cli.cjs");
@@ -40,7 +41,7 @@ function bundled() {
     });
   }
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  script.runInThisContext()(module.exports, Module.createRequire(file), module, file, dirname(file));
   return module.exports;
 }
 
