@@ -10,6 +10,12 @@
       "type": "executable",
       "sources": ["native/wharf_exec.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "wharf-gate",
+      "type": "executable",
+      "sources": ["native/wharf_gate.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

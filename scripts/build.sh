@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the native addon and the exec helper (when missing or changed), compiles TypeScript to dist/ and bundles the CLI and the daemon.
+# Builds the native addon and the exec and start-gate helpers (when missing or changed), compiles TypeScript to dist/ and bundles the CLI and the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/Release/wharf_sys.node ] || [ native/wharf_sys.c -nt build/Release/wharf_sys.node ] ||
-  [ ! -f build/Release/wharf-exec ] || [ native/wharf_exec.c -nt build/Release/wharf-exec ] || [ binding.gyp -nt build/Release/wharf_sys.node ]; then
+  [ ! -f build/Release/wharf-exec ] || [ native/wharf_exec.c -nt build/Release/wharf-exec ] ||
+  [ ! -f build/Release/wharf-gate ] || [ native/wharf_gate.c -nt build/Release/wharf-gate ] || [ binding.gyp -nt build/Release/wharf_sys.node ]; then
   npm rebuild --loglevel=error >/dev/null
 fi
 rm -rf dist

@@ -14,7 +14,7 @@ import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, unlinkIfPresent, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
 import type { ContainerNetwork } from "../network/index.js";
-import { buildSpec, captureSeccomp, SECCOMP_FILE, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, captureSeccomp, SECCOMP_FILE, StartGate, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type MonitorStarted, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readFilesInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -327,6 +327,8 @@ export class ContainerEngine {
     const mark = (name: string) => (phases[name] = Math.round((performance.now() - t0) * 10) / 10);
     let monitorUp = false;
     let networkFailure: unknown;
+    let gate: StartGate | undefined;
+    let monitoring: Promise<MonitorStarted> | undefined;
     // The network needs nothing of the rootfs: it is attached while the rootfs is mounted.
     const attaching = this.#o.network ? this.#o.network.attach(r) : Promise.resolve(undefined);
     attaching.catch(() => {});
@@ -339,8 +341,17 @@ export class ContainerEngine {
         // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
         runtime.hasState(id),
         mountsUsing(rootfs),
+        // What an earlier run left for the monitor and the runtime to write again.
+        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`].map((f) => unlinkIfPresent(f)),
       ]);
       if (stale) await runtime.delete(id, true);
+      // The monitor starts now (~5 ms before it runs the runtime) and its
+      // runtime waits at the gate until the rootfs and the spec are ready.
+      gate = StartGate.create(`${bundle}/gate`);
+      if (gate) {
+        monitoring = this.#spawnMonitor(r, runtime, gate);
+        monitoring.catch(() => {});
+      }
       if (mounted.length === 0) await this.#mountRootfs(r, rootfs);
       mark("mounted");
       // Volumes and the network are independent: prepared side by side, and
@@ -348,11 +359,7 @@ export class ContainerEngine {
       // What the spec reads from the image and the host is read meanwhile.
       const inputs = this.#specInputs(r, rootfs);
       inputs.catch(() => {});
-      const [volumes, network] = await Promise.allSettled([
-        this.#o.volumes?.prepareStart(r.Mounts, rootfs, id),
-        attaching,
-        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`].map((f) => unlinkIfPresent(f)),
-      ]);
+      const [volumes, network] = await Promise.allSettled([this.#o.volumes?.prepareStart(r.Mounts, rootfs, id), attaching]);
       if (network.status === "rejected") {
         networkFailure = network.reason;
         throw network.reason;
@@ -365,25 +372,10 @@ export class ContainerEngine {
       // runtime: it needs no fsync to survive a crash.
       await writeFile(`${bundle}/config.json`, JSON.stringify(spec));
       mark("specified");
-      const log = logLimits(r.HostConfig);
       // The runtime creates the container while the network is wired; the process runs once both are done.
-      const monitor = await spawnMonitor({
-        conmon: this.conmonBinary,
-        runtime,
-        containerId: id,
-        sessionId: id,
-        bundle,
-        pidFile: `${bundle}/pidfile`,
-        conmonPidFile: `${bundle}/conmon.pid`,
-        exitDir: this.paths.exitDir,
-        persistDir: this.paths.persist(id),
-        logPath: r.LogPath,
-        // conmon's own cut (it starts the file over) is the bound while nobody rotates: the whole budget.
-        logSizeMax: log.maxSize * log.maxFiles,
-        terminal: r.Config.Tty,
-        stdin: r.Config.OpenStdin,
-        leaveStdinOpen: r.Config.OpenStdin && !r.Config.StdinOnce,
-      });
+      gate?.open();
+      // Without a gate (its program was not built) the monitor starts only now.
+      const monitor = await (monitoring ?? (monitoring = this.#spawnMonitor(r, runtime, undefined)));
       monitorUp = true;
       mark("created");
       // While the init waits to be started, its seccomp programs are read for direct execs (see runtime/direct-exec).
@@ -427,6 +419,9 @@ export class ContainerEngine {
       // A process that ended before the watch saw it is caught here.
       void this.#checkExit(id);
     } catch (e) {
+      // A create still held at its gate is called off; its monitor then ends on its own.
+      gate?.cancel();
+      await monitoring?.catch(() => {});
       const message = asWharfError(e, `start container ${id}`).message;
       const code = startFailureCode(message);
       if (monitorUp) await runtime.kill(id, "KILL").catch(() => {});
@@ -442,7 +437,35 @@ export class ContainerEngine {
       // The network's refusals (a port in use) are the caller's to read as they are.
       if (networkFailure) throw networkFailure;
       throw startError(message, code);
+    } finally {
+      // The create has settled (or was never let go): nothing reads the gate any more.
+      gate?.close();
     }
+  }
+
+  /** Starts the container's monitor; its create waits at `gate` when there is one. */
+  #spawnMonitor(r: ContainerRecord, runtime: Runc, gate: StartGate | undefined): Promise<MonitorStarted> {
+    const id = r.Id;
+    const bundle = this.paths.bundle(id);
+    const log = logLimits(r.HostConfig);
+    return spawnMonitor({
+      conmon: this.conmonBinary,
+      runtime,
+      containerId: id,
+      sessionId: id,
+      bundle,
+      pidFile: `${bundle}/pidfile`,
+      conmonPidFile: `${bundle}/conmon.pid`,
+      exitDir: this.paths.exitDir,
+      persistDir: this.paths.persist(id),
+      logPath: r.LogPath,
+      // conmon's own cut (it starts the file over) is the bound while nobody rotates: the whole budget.
+      logSizeMax: log.maxSize * log.maxFiles,
+      terminal: r.Config.Tty,
+      stdin: r.Config.OpenStdin,
+      leaveStdinOpen: r.Config.OpenStdin && !r.Config.StdinOnce,
+      ...(gate ? { gate } : {}),
+    });
   }
 
   /** The architecture the container's image was built for; undefined once the image is gone. */

@@ -6,5 +6,6 @@ export * from "./spec.js";
 export * from "./user.js";
 export * from "./runc.js";
 export * from "./monitor.js";
+export * from "./gate.js";
 export * from "./direct-exec.js";
 export * from "./logs.js";

@@ -13,6 +13,7 @@ import { closeSync, constants as fsConstants, openSync, readFileSync, write as f
 import { basename, dirname } from "node:path";
 import { open, readFile } from "node:fs/promises";
 import { asWharfError, errnoCode, runProgram, sys, wharfError, type ProgramResult, type WharfError } from "../internal/index.js";
+import type { StartGate } from "./gate.js";
 import type { Runc } from "./runc.js";
 
 export interface MonitorOptions {
@@ -39,6 +40,8 @@ export interface MonitorOptions {
   readonly leaveStdinOpen?: boolean;
   /** For an exec session: the process spec (JSON file) to run in the container. */
   readonly execProcessSpec?: string;
+  /** For a container: the gate its create waits at until the bundle is ready (see gate.ts). */
+  readonly gate?: StartGate;
 }
 
 export interface MonitorStarted {
@@ -58,7 +61,7 @@ function conmonArgs(o: MonitorOptions): string[] {
     "--api-version", "1",
     "-c", o.containerId,
     "-u", o.sessionId,
-    "-r", o.runtime.binary,
+    "-r", o.gate ? o.gate.binary : o.runtime.binary,
     "-b", o.bundle,
     "-p", o.pidFile,
     "-n", o.containerId,
@@ -104,7 +107,7 @@ export function spawnMonitor(o: MonitorOptions): Promise<MonitorStarted> {
         capture: false,
         // Anything conmon writes by a relative path lands in the bundle, never in the daemon's directory.
         cwd: o.bundle,
-        env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+        env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3", ...o.gate?.env(o.runtime.binary) },
         timeoutMs: 60_000,
       });
     } finally {
