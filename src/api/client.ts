@@ -389,7 +389,7 @@ export class EngineClient {
     return this.#json("POST", "/images/prune", { query: { filters: filtersParam(filters) } });
   }
 
-  /** `GET /images/get?names=…`: the archive as a stream, to be piped wherever it goes. */
+  /** `GET /images/get?names=...`: the archive as a stream, to be piped wherever it goes. */
   saveImages(names: readonly string[], options: { format?: string } = {}): Promise<IncomingMessage> {
     return this.#send("GET", "/images/get", { query: { names: [...names], format: options.format } });
   }
@@ -401,7 +401,7 @@ export class EngineClient {
   }
 
   /**
-   * `POST /images/create?fromSrc=…`: a root filesystem tar (or a URL the
+   * `POST /images/create?fromSrc=...`: a root filesystem tar (or a URL the
    * daemon fetches) becomes an image; the answer is a progress stream whose
    * last status is the new image id.
    */

@@ -139,7 +139,7 @@ export function parseDuration(text: string): number | undefined {
   let rest = text;
   let total = 0;
   while (rest.length > 0) {
-    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
+    const m = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/.exec(rest);
     if (!m) return undefined;
     total += Number(m[1]) * UNIT_NS[m[2]!]!;
     rest = rest.slice(m[0].length);

@@ -99,7 +99,7 @@ const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, ms:
 /** Go's time.ParseDuration, in nanoseconds. */
 export function parseDuration(text: string): number {
   if (text === "0") return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/gy;
   let sign = 1;
   let rest = text;
   if (rest.startsWith("-") || rest.startsWith("+")) {

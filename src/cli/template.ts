@@ -859,7 +859,7 @@ export class Template {
     this.#funcs = funcs;
   }
 
-  /** Parses `src`; errors read `template: :LINE: …` as Go's parser's do. */
+  /** Parses `src`; errors read `template: :LINE: ...` as Go's parser's do. */
   static parse(src: string, funcs: FuncMap = BASIC_FUNCTIONS): Template {
     return new Template(new Parser(lex(src), src, funcs).parse(), src, funcs);
   }

@@ -86,7 +86,7 @@ function parseDuration(text: string, change: string): number {
   let rest = text;
   if (rest === "0") return 0;
   while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
+    const m = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/.exec(rest);
     if (!m) fail(change, `invalid duration ${JSON.stringify(text)}`);
     total += Number(m[1]) * NANOS[m[2]!]!;
     rest = rest.slice(m[0].length);
