@@ -81,6 +81,7 @@ static const char *errno_name(int e) {
     case ETIMEDOUT: return "ETIMEDOUT";
     case EAGAIN: return "EAGAIN";
     case EFBIG: return "EFBIG";
+    case ESRCH: return "ESRCH";
     default: return "EUNKNOWN";
   }
 }
@@ -787,6 +788,129 @@ static napi_value js_read_in_root(napi_env env, napi_callback_info info) {
   job->npaths = (int)n;
   job->max_bytes = (size_t)max;
   return queue_job(env, "wharf:readInRoot", read_root_execute, read_root_complete, job, &job->work, &job->deferred);
+}
+
+/* releaseInit(fifo, pid, timeoutMs) → Promise<number>: what `runc start`
+ * does for a created container, in one job on the thread pool. The init
+ * waits to open its exec FIFO for writing; the FIFO is opened for reading
+ * (which lets the init's open through), its bytes are read to the end (the
+ * init writes one, then runs the process), and it is removed. Resolves with
+ * the bytes read: 0 when the init left without writing; -1 when there is no
+ * FIFO at that path (not a runc container, or started already), which is
+ * left alone. Rejects with ESRCH when the init (pid, when > 0) dies before it
+ * opens its end, ETIMEDOUT after timeoutMs. */
+struct release_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char fifo[PATH_BUF];
+  pid_t pid;
+  int timeout_ms;
+  int64_t result;
+  struct job_error e;
+};
+
+/* Whether pid is there and not a zombie. */
+static int process_runs(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *end = strrchr(buf, ')');
+  return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
+static void release_execute(napi_env env, void *arg) {
+  (void)env;
+  struct release_job *job = arg;
+  int fd = open(job->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) job->result = -1;
+    else job_fail(&job->e, "open", job->fifo);
+    return;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    job_fail(&job->e, "fstat", job->fifo);
+    close(fd);
+    return;
+  }
+  if (!S_ISFIFO(st.st_mode)) {
+    job->result = -1;
+    close(fd);
+    return;
+  }
+  int64_t total = 0;
+  int waited = 0;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, 100);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      job_fail(&job->e, "poll", job->fifo);
+      break;
+    }
+    if (r == 0) {
+      /* No writer yet: the init may be gone, or slow. */
+      waited += 100;
+      if (job->pid > 0 && !process_runs(job->pid)) {
+        errno = ESRCH;
+        job_fail(&job->e, "open", job->fifo);
+        break;
+      }
+      if (job->timeout_ms > 0 && waited >= job->timeout_ms) {
+        errno = ETIMEDOUT;
+        job_fail(&job->e, "poll", job->fifo);
+        break;
+      }
+      continue;
+    }
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      total += n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) continue;
+    if (n < 0) {
+      job_fail(&job->e, "read", job->fifo);
+      break;
+    }
+    /* End of file: the init wrote and closed (or closed without writing). */
+    job->result = total;
+    break;
+  }
+  close(fd);
+  if (job->e.err == 0 && unlink(job->fifo) != 0 && errno != ENOENT) job_fail(&job->e, "unlink", job->fifo);
+}
+
+static void release_complete(napi_env env, napi_status status, void *arg) {
+  struct release_job *job = arg;
+  napi_value v;
+  napi_create_int64(env, job->result, &v);
+  job_settle(env, status, job->deferred, &job->e, "releaseInit", v);
+  job_free(env, job->work, NULL, job);
+}
+
+static napi_value js_release_init(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct release_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  int32_t pid = 0, timeout = 0;
+  if (argc < 3 || !get_str(env, argv[0], job->fifo, sizeof job->fifo, 0, NULL) || napi_get_value_int32(env, argv[1], &pid) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &timeout) != napi_ok) {
+    free(job);
+    return throw_type(env, "releaseInit(fifo: string, pid: number, timeoutMs: number)");
+  }
+  job->pid = pid;
+  job->timeout_ms = timeout;
+  return queue_job(env, "wharf:releaseInit", release_execute, release_complete, job, &job->work, &job->deferred);
 }
 
 /* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
@@ -2068,6 +2192,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"publishBlob", NULL, js_publish_blob, NULL, NULL, NULL, napi_enumerable, NULL},
     {"makeDir", NULL, js_make_dir, NULL, NULL, NULL, napi_enumerable, NULL},
     {"readInRoot", NULL, js_read_in_root, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"releaseInit", NULL, js_release_init, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seccompFilters", NULL, js_seccomp_filters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

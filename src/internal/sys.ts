@@ -52,6 +52,15 @@ export interface Sys {
    */
   readInRoot(root: string, paths: readonly string[], maxBytes: number): Promise<(Buffer | null)[]>;
   /**
+   * On the thread pool, in one job: `runc start` for a created container.
+   * Opens the init's exec FIFO for reading (which lets the init go), reads
+   * it to the end and removes it. Resolves with the bytes read (0: the init
+   * left without writing), -1 when `fifo` is no FIFO (left alone). Rejects
+   * with ESRCH when the init `pid` (> 0) dies before it opens its end,
+   * ETIMEDOUT after `timeoutMs`.
+   */
+  releaseInit(fifo: string, pid: number, timeoutMs: number): Promise<number>;
+  /**
    * On the thread pool, in one job: the commit of a content-store ingest.
    * Unless something is at `target` already (these bytes are then dropped,
    * unsynced), the file open at `fd` (at path `data`) is made read-only,

@@ -2,9 +2,9 @@
 // `--runtime`), driven through its command line with its state under our own
 // `--root`. Each call is one short-lived process; its stderr becomes the
 // error's detail, with runc's log prefix stripped.
-import { accessSync, constants, readFileSync } from "node:fs";
-import { access, lstat, open, readFile, rm, rmdir } from "node:fs/promises";
-import { failureDetail, resolveProgram, runProgram, unlinkIfPresent, wharfError, type WharfError } from "../internal/index.js";
+import { readFileSync } from "node:fs";
+import { access, lstat, readFile, rm, rmdir } from "node:fs/promises";
+import { errnoCode, failureDetail, resolveProgram, runProgram, sys, wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
   readonly id: string;
@@ -78,6 +78,9 @@ export function which(command: string): string {
   }
 }
 
+/** How long a start waits for a created container's init to reach its exec FIFO. */
+const START_WAIT_MS = 30_000;
+
 export class Runc {
   readonly binary: string;
 
@@ -140,39 +143,23 @@ export class Runc {
    * (~10 ms). Any other runtime, and a runc whose state holds no such
    * FIFO, gets its own `start`.
    * `pid` is the init's: should it die before it opens its end, the wait ends.
+   * One job on the thread pool (`sys().releaseInit`) instead of six file operations.
    */
   async start(id: string, pid?: number): Promise<void> {
-    const fifo = `${this.root}/${id}/exec.fifo`;
-    const isFifo = this.#startsByFifo && (await lstat(fifo).then((st) => st.isFIFO(), () => false));
-    if (!isFifo) {
-      await this.#run(["start", id], `start container ${id}`);
-      return;
-    }
     const action = `start container ${id}`;
-    // The open returns once the init opens its end, at once when it waits there already.
-    const reading = open(fifo, constants.O_RDONLY);
-    const began = Date.now();
-    const watch = setInterval(() => {
-      if ((pid === undefined || processRunning(pid)) && Date.now() - began < 30_000) return;
-      clearInterval(watch);
-      // Nobody will write: an empty writer of our own ends the wait, and the read finds nothing.
-      void open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => {});
-    }, 100);
-    let data: Buffer;
-    try {
-      const handle = await reading;
+    if (this.#startsByFifo) {
+      let read: number;
       try {
-        data = await handle.readFile();
-      } finally {
-        await handle.close();
+        // The FIFO's open, read and removal in one trip to the thread pool (the init usually waits there already).
+        read = await sys().releaseInit(`${this.root}/${id}/exec.fifo`, pid ?? 0, START_WAIT_MS);
+      } catch (e) {
+        if (errnoCode(e) === "ESRCH") throw classify(action, "container process is already dead");
+        throw classify(action, (e as Error).message);
       }
-    } catch (e) {
-      throw classify(action, (e as Error).message);
-    } finally {
-      clearInterval(watch);
+      if (read > 0) return;
+      if (read === 0) throw classify(action, "container process is already dead");
     }
-    if (data.length === 0) throw classify(action, "container process is already dead");
-    await unlinkIfPresent(fifo);
+    await this.#run(["start", id], action);
   }
 
   /**
@@ -267,16 +254,10 @@ export class Runc {
   }
 }
 
-/** Whether a process exists and is not a zombie. */
 /** Whether the init of a runc state still runs: alive, not a zombie, and started when the state says. */
 function initRuns(t: JoinTarget): boolean {
   const st = procStat(t.pid);
   return st !== undefined && st.state !== "Z" && st.start === t.start;
-}
-
-function processRunning(pid: number): boolean {
-  const st = procStat(pid);
-  return st !== undefined && st.state !== "Z";
 }
 
 /** A process's state letter and start time (fields 3 and 22 of /proc/<pid>/stat); undefined when it is gone. */
