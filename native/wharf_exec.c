@@ -42,6 +42,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "procstat.h"
 #include <grp.h>
 
 #define PLAN_FD 3
@@ -194,18 +195,9 @@ static void parse_plan(char *buf, size_t len, struct plan *p) {
 
 /* Field 22 of /proc/<pid>/stat: the process's start time, in clock ticks since boot. */
 static unsigned long long start_time(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  /* The command name may hold spaces and parentheses: count from the last ')'. */
-  char *s = strrchr(buf, ')');
+  char buf[1024];
+  char *s = proc_stat_fields(pid, buf, sizeof buf);
   if (!s) return 0;
-  s += 2; /* field 3 */
   for (int field = 3; field < 22; field++) {
     s = strchr(s, ' ');
     if (!s) return 0;

@@ -43,6 +43,7 @@
 #include <sys/ioctl.h>
 #include <linux/fs.h>
 #include <limits.h>
+#include "procstat.h"
 
 #define PATH_BUF 4096
 #define NAME_BUF 256
@@ -811,16 +812,9 @@ struct release_job {
 
 /* Whether pid is there and not a zombie. */
 static int process_runs(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  char *end = strrchr(buf, ')');
-  return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+  char buf[512];
+  const char *state = proc_stat_fields(pid, buf, sizeof buf);
+  return state && *state != 'Z' && *state != 'X';
 }
 
 static void release_execute(napi_env env, void *arg) {

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/Release/wharf_sys.node ] || [ native/wharf_sys.c -nt build/Release/wharf_sys.node ] ||
   [ ! -f build/Release/wharf-exec ] || [ native/wharf_exec.c -nt build/Release/wharf-exec ] ||
-  [ ! -f build/Release/wharf-gate ] || [ native/wharf_gate.c -nt build/Release/wharf-gate ] || [ binding.gyp -nt build/Release/wharf_sys.node ]; then
+  [ ! -f build/Release/wharf-gate ] || [ native/wharf_gate.c -nt build/Release/wharf-gate ] || [ binding.gyp -nt build/Release/wharf_sys.node ] ||
+  [ native/procstat.h -nt build/Release/wharf_sys.node ] || [ native/procstat.h -nt build/Release/wharf-exec ]; then
   npm rebuild --loglevel=error >/dev/null
 fi
 rm -rf dist
