@@ -7,6 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get, request } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
@@ -117,6 +118,22 @@ async function holdings(root: string, net: TestNetwork): Promise<{ veths: string
 
 const NOTHING = { veths: [], netns: [], sandboxes: [], dnat: [] };
 
+/** The pids of conmon processes monitoring container `id`. */
+function monitorsOf(id: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (args[0]?.endsWith("conmon") && args.includes(id)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 /** What is left once the kernel finished tearing down the namespaces that were let go (it does so asynchronously). */
 async function settled(root: string, net: TestNetwork): Promise<Awaited<ReturnType<typeof holdings>>> {
   let h = await holdings(root, net);
@@ -178,6 +195,11 @@ describe("networking with the docker CLI", { skip: !haveTools && "needs root, do
     assert.match(taken.stderr, new RegExp(`Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated`));
     assert.equal((await ok(d, ["inspect", "-f", "{{.State.Running}}", "web3"])).trim(), "false");
     assert.deepEqual(await settled(root, d.network), before);
+    // Refused before its runtime ran: the monitor that waited at the start's gate is gone, and the gate with it.
+    const web3 = (await ok(d, ["inspect", "-f", "{{.Id}}", "web3"])).trim();
+    for (let i = 0; i < 40 && monitorsOf(web3).length > 0; i++) await sleep(50);
+    assert.deepEqual(monitorsOf(web3), []);
+    assert.equal(existsSync(join(root, "exec", "containers", web3, "gate")), false);
     await ok(d, ["rm", "web3"]);
     // Stopping removes the rules and frees the port.
     await ok(d, ["rm", "-f", "web", "web2"]);
