@@ -907,6 +907,42 @@ static napi_value js_release_init(napi_env env, napi_callback_info info) {
   return queue_job(env, "wharf:releaseInit", release_execute, release_complete, job, &job->work, &job->deferred);
 }
 
+/* unlinkSynced(path) → Promise<void>: removes the file and fsyncs the
+ * directory that held it, so that the removal lasts: one job on the thread
+ * pool instead of an unlink, an open, an fsync and a close. */
+struct unlink_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[PATH_BUF];
+  struct job_error e;
+};
+
+static void unlink_execute(napi_env env, void *arg) {
+  (void)env;
+  struct unlink_job *job = arg;
+  if (unlink(job->path) != 0) job_fail(&job->e, "unlink", job->path);
+  else fsync_parent(job->path, &job->e);
+}
+
+static void unlink_complete(napi_env env, napi_status status, void *arg) {
+  struct unlink_job *job = arg;
+  job_settle(env, status, job->deferred, &job->e, "unlinkSynced", NULL);
+  job_free(env, job->work, NULL, job);
+}
+
+static napi_value js_unlink_synced(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct unlink_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  if (argc < 1 || !get_str(env, argv[0], job->path, sizeof job->path, 0, NULL) || !strchr(job->path, '/')) {
+    free(job);
+    return throw_type(env, "unlinkSynced(path: string), a path with a directory");
+  }
+  return queue_job(env, "wharf:unlinkSynced", unlink_execute, unlink_complete, job, &job->work, &job->deferred);
+}
+
 /* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
  * appears whole: tmp is made (0755) holding each of `files` (names, 0644,
  * written with the buffer of the same index in `contents`), then renamed
@@ -2187,6 +2223,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"makeDir", NULL, js_make_dir, NULL, NULL, NULL, napi_enumerable, NULL},
     {"readInRoot", NULL, js_read_in_root, NULL, NULL, NULL, napi_enumerable, NULL},
     {"releaseInit", NULL, js_release_init, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"unlinkSynced", NULL, js_unlink_synced, NULL, NULL, NULL, napi_enumerable, NULL},
     {"seccompFilters", NULL, js_seccomp_filters, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

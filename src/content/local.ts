@@ -1,11 +1,11 @@
 // content/local: the content store on a local filesystem (layout in layout.ts).
 // Reads go straight to committed blob files; writes go through ingests
 // (ingest.ts), one writer per ref at a time.
-import { mkdir, open, readdir, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isDigest, type Digest } from "../oci/index.js";
-import { KeyedMutex, asWharfError, errnoCode, fsyncDir, nullLogger, wharfError, type Logger } from "../internal/index.js";
+import { KeyedMutex, asWharfError, errnoCode, nullLogger, sys, wharfError, type Logger } from "../internal/index.js";
 import type { BlobInfo, Expected, FileProvider, IngestStatus, ReaderOptions, Store, Writer } from "./content.js";
 import { DATA_FILE, blobPath, blobsDir, checkDigest, checkExpected, checkRef, checkSize, ingestDir, ingestRoot } from "./layout.js";
 import { openIngest, readRecord } from "./ingest.js";
@@ -173,8 +173,7 @@ export class LocalStore implements Store, FileProvider {
     const d = checkDigest(digest, action);
     const path = blobPath(this.root, d);
     try {
-      await unlink(path);
-      await fsyncDir(join(path, ".."));
+      await sys().unlinkSynced(path);
     } catch (e) {
       notFound(d, action, e);
     }

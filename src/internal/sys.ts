@@ -60,6 +60,8 @@ export interface Sys {
    * ETIMEDOUT after `timeoutMs`.
    */
   releaseInit(fifo: string, pid: number, timeoutMs: number): Promise<number>;
+  /** On the thread pool, in one job: removes the file at `path` (absolute) and fsyncs its directory. */
+  unlinkSynced(path: string): Promise<void>;
   /**
    * On the thread pool, in one job: the commit of a content-store ingest.
    * Unless something is at `target` already (these bytes are then dropped,

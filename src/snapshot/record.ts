@@ -3,7 +3,7 @@
 // creating and removed first when deleting, each time atomically.
 import { readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { errnoCode, fsyncDir, wharfError, writeJsonAtomic } from "../internal/index.js";
+import { errnoCode, sys, wharfError, writeJsonAtomic } from "../internal/index.js";
 import type { SnapshotInfo, SnapshotKind } from "./snapshotter.js";
 import { snapshotDir } from "./layers.js";
 
@@ -31,9 +31,7 @@ export async function writeRecord(root: string, r: SnapshotRecord): Promise<void
 }
 
 export async function deleteRecord(root: string, id: number): Promise<void> {
-  const dir = snapshotDir(root, id);
-  await unlink(join(dir, RECORD_FILE));
-  await fsyncDir(dir);
+  await sys().unlinkSynced(join(snapshotDir(root, id), RECORD_FILE));
 }
 
 /** Reads the record of snapshot `id`: undefined when it has none (half-created or half-removed). */
