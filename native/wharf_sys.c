@@ -464,6 +464,21 @@ static napi_value queue_job(napi_env env, const char *name, napi_async_execute_c
   return promise;
 }
 
+/* The start of a job's entry point: its `n` arguments into argv and the job
+ * itself, zeroed; NULL, with the usage (or ENOMEM) thrown, when fewer
+ * arguments came or there is no memory. */
+static void *job_begin(napi_env env, napi_callback_info info, size_t n, napi_value *argv, size_t size, const char *usage) {
+  size_t argc = n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < n) {
+    throw_type(env, usage);
+    return NULL;
+  }
+  void *job = calloc(1, size);
+  if (!job) throw_errno(env, ENOMEM, "calloc", NULL);
+  return job;
+}
+
 /* writev until every part is down, resuming inside a part after a short write; 0 or the errno. */
 #define WRITE_ALL_MAX_PARTS 1024
 
@@ -600,12 +615,9 @@ static void atomic_complete(napi_env env, napi_status status, void *arg) {
 }
 
 static napi_value js_write_file_atomic(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) return throw_type(env, "writeFileAtomic(path, tmp, data, mode, flags)");
-  struct atomic_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  struct atomic_job *job = job_begin(env, info, 5, argv, sizeof *job, "writeFileAtomic(path, tmp, data, mode, flags)");
+  if (!job) return NULL;
   bool is_buffer = false;
   void *data = NULL;
   int32_t mode = 0, flags = 0;
@@ -767,13 +779,10 @@ static void read_root_complete(napi_env env, napi_status status, void *arg) {
 }
 
 static napi_value js_read_in_root(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   static const char *usage = "readInRoot(root: string, paths: string[], maxBytes: number)";
-  if (argc < 3) return throw_type(env, usage);
-  struct read_root_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  napi_value argv[3];
+  struct read_root_job *job = job_begin(env, info, 3, argv, sizeof *job, usage);
+  if (!job) return NULL;
   uint32_t n = 0;
   int64_t max = 0;
   bool ok = get_str(env, argv[0], job->root, sizeof job->root, 0, NULL) && napi_get_array_length(env, argv[1], &n) == napi_ok && n <= READ_IN_ROOT_MAX &&
@@ -891,16 +900,14 @@ static void release_complete(napi_env env, napi_status status, void *arg) {
 }
 
 static napi_value js_release_init(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
+  static const char *usage = "releaseInit(fifo: string, pid: number, timeoutMs: number)";
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct release_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  struct release_job *job = job_begin(env, info, 3, argv, sizeof *job, usage);
+  if (!job) return NULL;
   int32_t pid = 0, timeout = 0;
-  if (argc < 3 || !get_str(env, argv[0], job->fifo, sizeof job->fifo, 0, NULL) || napi_get_value_int32(env, argv[1], &pid) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &timeout) != napi_ok) {
+  if (!get_str(env, argv[0], job->fifo, sizeof job->fifo, 0, NULL) || napi_get_value_int32(env, argv[1], &pid) != napi_ok || napi_get_value_int32(env, argv[2], &timeout) != napi_ok) {
     free(job);
-    return throw_type(env, "releaseInit(fifo: string, pid: number, timeoutMs: number)");
+    return throw_type(env, usage);
   }
   job->pid = pid;
   job->timeout_ms = timeout;
@@ -931,14 +938,13 @@ static void unlink_complete(napi_env env, napi_status status, void *arg) {
 }
 
 static napi_value js_unlink_synced(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
+  static const char *usage = "unlinkSynced(path: string), a path with a directory";
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct unlink_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
-  if (argc < 1 || !get_str(env, argv[0], job->path, sizeof job->path, 0, NULL) || !strchr(job->path, '/')) {
+  struct unlink_job *job = job_begin(env, info, 1, argv, sizeof *job, usage);
+  if (!job) return NULL;
+  if (!get_str(env, argv[0], job->path, sizeof job->path, 0, NULL) || !strchr(job->path, '/')) {
     free(job);
-    return throw_type(env, "unlinkSynced(path: string), a path with a directory");
+    return throw_type(env, usage);
   }
   return queue_job(env, "wharf:unlinkSynced", unlink_execute, unlink_complete, job, &job->work, &job->deferred);
 }
@@ -1018,13 +1024,10 @@ static void make_dir_complete(napi_env env, napi_status status, void *arg) {
 }
 
 static napi_value js_make_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   static const char *usage = "makeDir(tmp: string, dir: string, files: string[], contents: Buffer[])";
-  if (argc < 4) return throw_type(env, usage);
-  struct make_dir_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  napi_value argv[4];
+  struct make_dir_job *job = job_begin(env, info, 4, argv, sizeof *job, usage);
+  if (!job) return NULL;
   uint32_t n = 0, m = 0;
   bool ok = get_str(env, argv[0], job->tmp, sizeof job->tmp, 0, NULL) && get_str(env, argv[1], job->dir, sizeof job->dir, 0, NULL) &&
             napi_get_array_length(env, argv[2], &n) == napi_ok && napi_get_array_length(env, argv[3], &m) == napi_ok && n == m && n <= MAKE_DIR_MAX_FILES;
@@ -1139,13 +1142,10 @@ static void publish_complete(napi_env env, napi_status status, void *arg) {
 }
 
 static napi_value js_publish_blob(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   static const char *usage = "publishBlob(fd: number, data: string, target: string, record: string, dir: string)";
-  if (argc < 5) return throw_type(env, usage);
-  struct publish_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM, "calloc", NULL);
+  napi_value argv[5];
+  struct publish_job *job = job_begin(env, info, 5, argv, sizeof *job, usage);
+  if (!job) return NULL;
   int32_t fd = -1;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_str(env, argv[1], job->data, sizeof job->data, 0, NULL) ||
       !get_str(env, argv[2], job->target, sizeof job->target, 0, NULL) || !get_str(env, argv[3], job->record, sizeof job->record, 0, NULL) ||
