@@ -14,7 +14,7 @@ import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, unlinkIfPresent, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
 import type { ContainerNetwork } from "../network/index.js";
-import { buildSpec, captureSeccomp, SECCOMP_FILE, StartGate, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type MonitorStarted, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, captureSeccomp, GATE_FILE, SECCOMP_FILE, StartGate, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type MonitorStarted, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readFilesInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -342,16 +342,14 @@ export class ContainerEngine {
         runtime.hasState(id),
         mountsUsing(rootfs),
         // What an earlier run left for the monitor and the runtime to write again.
-        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`].map((f) => unlinkIfPresent(f)),
+        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`, `${bundle}/${GATE_FILE}`].map((f) => unlinkIfPresent(f)),
       ]);
       if (stale) await runtime.delete(id, true);
       // The monitor starts now (~5 ms before it runs the runtime) and its
       // runtime waits at the gate until the rootfs and the spec are ready.
-      gate = StartGate.create(`${bundle}/gate`);
-      if (gate) {
-        monitoring = this.#spawnMonitor(r, runtime, gate);
-        monitoring.catch(() => {});
-      }
+      gate = StartGate.create(`${bundle}/${GATE_FILE}`);
+      monitoring = this.#spawnMonitor(r, runtime, gate);
+      monitoring.catch(() => {});
       if (mounted.length === 0) await this.#mountRootfs(r, rootfs);
       mark("mounted");
       // Volumes and the network are independent: prepared side by side, and
@@ -373,9 +371,8 @@ export class ContainerEngine {
       await writeFile(`${bundle}/config.json`, JSON.stringify(spec));
       mark("specified");
       // The runtime creates the container while the network is wired; the process runs once both are done.
-      gate?.open();
-      // Without a gate (its program was not built) the monitor starts only now.
-      const monitor = await (monitoring ?? (monitoring = this.#spawnMonitor(r, runtime, undefined)));
+      gate.open();
+      const monitor = await monitoring;
       monitorUp = true;
       mark("created");
       // While the init waits to be started, its seccomp programs are read for direct execs (see runtime/direct-exec).
@@ -443,8 +440,8 @@ export class ContainerEngine {
     }
   }
 
-  /** Starts the container's monitor; its create waits at `gate` when there is one. */
-  #spawnMonitor(r: ContainerRecord, runtime: Runc, gate: StartGate | undefined): Promise<MonitorStarted> {
+  /** Starts the container's monitor; its create waits at `gate`. */
+  #spawnMonitor(r: ContainerRecord, runtime: Runc, gate: StartGate): Promise<MonitorStarted> {
     const id = r.Id;
     const bundle = this.paths.bundle(id);
     const log = logLimits(r.HostConfig);
@@ -464,7 +461,7 @@ export class ContainerEngine {
       terminal: r.Config.Tty,
       stdin: r.Config.OpenStdin,
       leaveStdinOpen: r.Config.OpenStdin && !r.Config.StdinOnce,
-      ...(gate ? { gate } : {}),
+      gate,
     });
   }
 

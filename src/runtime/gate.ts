@@ -6,23 +6,14 @@
 // writing from before conmon starts until the create settled, so the gate's
 // open never waits and a byte written early is never lost.
 import { closeSync, constants, openSync, unlinkSync, writeSync } from "node:fs";
-import { errnoCode, nativeFile, sys } from "../internal/index.js";
+import { nativeFile, sys } from "../internal/index.js";
 
 const S_IFIFO = 0o010000;
 
-let gateBinary: string | null | undefined;
+/** The gate's FIFO in a container's bundle. */
+export const GATE_FILE = "gate";
 
-/** The gate's program; undefined when it was not built (then creates run without a gate). */
-export function startGateBinary(): string | undefined {
-  if (gateBinary === undefined) {
-    try {
-      gateBinary = nativeFile("wharf-gate");
-    } catch {
-      gateBinary = null;
-    }
-  }
-  return gateBinary ?? undefined;
-}
+let gateBinary: string | undefined;
 
 export class StartGate {
   readonly #fd: number;
@@ -38,18 +29,12 @@ export class StartGate {
     this.#fd = fd;
   }
 
-  /** A gate at `path` (a stale FIFO there is replaced); undefined when there is no gate program. */
-  static create(path: string): StartGate | undefined {
-    const binary = startGateBinary();
-    if (!binary) return undefined;
-    try {
-      unlinkSync(path);
-    } catch (e) {
-      if (errnoCode(e) !== "ENOENT") throw e;
-    }
+  /** A gate at `path`, where nothing may be (an earlier start's FIFO is the caller's to remove). */
+  static create(path: string): StartGate {
+    gateBinary ??= nativeFile("wharf-gate");
     sys().mknod(path, S_IFIFO | 0o600, 0, 0);
     // Read and write: a FIFO opened so never waits for a reader, and keeps what is written for one (libuv opens it close-on-exec).
-    return new StartGate(path, binary, openSync(path, constants.O_RDWR | constants.O_NONBLOCK));
+    return new StartGate(path, gateBinary, openSync(path, constants.O_RDWR | constants.O_NONBLOCK));
   }
 
   /** What the gate reads from its environment: the FIFO and the runtime it lets run. */

@@ -3,7 +3,7 @@
 // `--root`. Each call is one short-lived process; its stderr becomes the
 // error's detail, with runc's log prefix stripped.
 import { readFileSync } from "node:fs";
-import { access, lstat, readFile, rm, rmdir } from "node:fs/promises";
+import { access, readFile, rm, rmdir } from "node:fs/promises";
 import { errnoCode, failureDetail, resolveProgram, runProgram, sys, wharfError, type WharfError } from "../internal/index.js";
 
 export interface RuntimeState {
@@ -146,20 +146,7 @@ export class Runc {
    * One job on the thread pool (`sys().releaseInit`) instead of six file operations.
    */
   async start(id: string, pid?: number): Promise<void> {
-    const action = `start container ${id}`;
-    if (this.#startsByFifo) {
-      let read: number;
-      try {
-        // The FIFO's open, read and removal in one trip to the thread pool (the init usually waits there already).
-        read = await sys().releaseInit(`${this.root}/${id}/exec.fifo`, pid ?? 0, START_WAIT_MS);
-      } catch (e) {
-        if (errnoCode(e) === "ESRCH") throw classify(action, "container process is already dead");
-        throw classify(action, (e as Error).message);
-      }
-      if (read > 0) return;
-      if (read === 0) throw classify(action, "container process is already dead");
-    }
-    await this.#run(["start", id], action);
+    if (!(await this.#release(id, pid ?? 0))) await this.#run(["start", id], `start container ${id}`);
   }
 
   /**
@@ -167,9 +154,23 @@ export class Runc {
    * start; nothing for one that runs (or a runtime that keeps no exec FIFO).
    */
   async startHeld(id: string, pid: number): Promise<void> {
-    if (!this.#startsByFifo) return;
-    const held = await lstat(`${this.root}/${id}/exec.fifo`).then((st) => st.isFIFO(), () => false);
-    if (held) await this.start(id, pid);
+    await this.#release(id, pid);
+  }
+
+  /** Reads runc's exec FIFO (see start); false, and nothing done, when there is none. */
+  async #release(id: string, pid: number): Promise<boolean> {
+    if (!this.#startsByFifo) return false;
+    const action = `start container ${id}`;
+    let read: number;
+    try {
+      // The FIFO's open, read and removal in one trip to the thread pool (the init usually waits there already).
+      read = await sys().releaseInit(`${this.root}/${id}/exec.fifo`, pid, START_WAIT_MS);
+    } catch (e) {
+      if (errnoCode(e) === "ESRCH") throw classify(action, "container process is already dead");
+      throw classify(action, (e as Error).message);
+    }
+    if (read === 0) throw classify(action, "container process is already dead");
+    return read > 0;
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {
