@@ -5,8 +5,8 @@
  * making a network namespace, a sealed copy of a file, a pipe, three jobs for
  * the thread pool (an atomic file write done in one go, reading a process's
  * seccomp programs, and a hash updated together with the write of its bytes)
- * and, each from a thread of its own, spawning a program and sending a file
- * to a socket. Every other function is
+ * and, each from a thread of its own, spawning a program, sending a file
+ * to a socket and keeping the cgroup migration lock ready. Every other function is
  * synchronous; all take plain
  * values and fail with an Error carrying `code` (the errno name) and
  * `syscall`, as Node's fs does, so callers handle both alike.
@@ -2203,6 +2203,87 @@ static napi_value js_send_file_cancel(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* cgroupWarm(procs, ms): keeps the kernel's lock for moves between cgroups
+ * ready for at least `ms` more milliseconds. A move into a cgroup
+ * (cgroup_threadgroup_rwsem taken for writing) first waits for a whole RCU
+ * grace period, unless another move ended less than about a grace period
+ * before. From a thread of its own, this process is moved into the cgroup it
+ * is in (`procs`, that cgroup's cgroup.procs, opened at the call: nothing
+ * changes) at once and then every few milliseconds until the time is up, so
+ * the other moves meanwhile (runc's at a create, the exec helper's) find the
+ * grace period passed. A call while the thread runs only moves the time on;
+ * failed moves are not reported (the lock was taken either way). */
+#define WARM_PERIOD_NS (3 * 1000 * 1000L)
+static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t warm_until_ns;
+static int warm_fd = -1;
+
+static int64_t monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void *warm_thread(void *arg) {
+  (void)arg;
+  char pid[24];
+  int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+  for (;;) {
+    pthread_mutex_lock(&warm_mu);
+    if (monotonic_ns() >= warm_until_ns) {
+      close(warm_fd);
+      warm_fd = -1;
+      pthread_mutex_unlock(&warm_mu);
+      return NULL;
+    }
+    int fd = warm_fd;
+    pthread_mutex_unlock(&warm_mu);
+    ssize_t w = write(fd, pid, (size_t)n);
+    (void)w;
+    struct timespec period = {0, WARM_PERIOD_NS};
+    nanosleep(&period, NULL);
+  }
+}
+
+static napi_value js_cgroup_warm(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  int32_t ms = 0;
+  if (argc < 2 || !get_str(env, argv[0], path, sizeof path, 0, NULL) || napi_get_value_int32(env, argv[1], &ms) != napi_ok || ms <= 0)
+    return throw_type(env, "cgroupWarm(procs: string, ms: number)");
+  int64_t until = monotonic_ns() + (int64_t)ms * 1000000;
+  pthread_mutex_lock(&warm_mu);
+  if (warm_fd >= 0) {
+    if (until > warm_until_ns) warm_until_ns = until;
+    pthread_mutex_unlock(&warm_mu);
+    return undefined(env);
+  }
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    pthread_mutex_unlock(&warm_mu);
+    return throw_errno(env, e, "open", path);
+  }
+  pthread_attr_t pa;
+  pthread_attr_init(&pa);
+  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&pa, 64 * 1024);
+  pthread_t thread;
+  warm_fd = fd;
+  warm_until_ns = until;
+  int e = pthread_create(&thread, &pa, warm_thread, NULL);
+  pthread_attr_destroy(&pa);
+  if (e != 0) {
+    close(fd);
+    warm_fd = -1;
+  }
+  pthread_mutex_unlock(&warm_mu);
+  if (e != 0) return throw_errno(env, e, "pthread_create", NULL);
+  return undefined(env);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -2234,6 +2315,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"hasherDigest", NULL, js_hasher_digest, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendFile", NULL, js_send_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendFileCancel", NULL, js_send_file_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cgroupWarm", NULL, js_cgroup_warm, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -14,7 +14,7 @@ import type { ImageService } from "../image/index.js";
 import { asWharfError, errnoCode, EventBus, isKind, KeyedMutex, unlinkIfPresent, wharfError, writeFileAtomic, writeJsonAtomic, type Logger } from "../internal/index.js";
 import type { RuntimeMount, RuntimeRlimit } from "../oci/index.js";
 import type { ContainerNetwork } from "../network/index.js";
-import { buildSpec, captureSeccomp, GATE_FILE, SECCOMP_FILE, StartGate, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type MonitorStarted, type NetworkNamespace, type SeccompChoice } from "../runtime/index.js";
+import { buildSpec, captureSeccomp, GATE_FILE, SECCOMP_FILE, StartGate, hostBoundingCapabilities, needsCompatAbi, processAlive, readExitFile, runtimeMessage, readPidFile, resolveCapabilities, resolveUser, Runc, rotateLog, sendControl, spawnMonitor, StdinWriter, which, type MonitorStarted, type NetworkNamespace, type SeccompChoice, warmCgroupLock } from "../runtime/index.js";
 import { mountAll, mountsUsing, unmount, type Snapshotter } from "../snapshot/index.js";
 import { hostnameFile, hostsFile, readFilesInRoot, resolvConf } from "./files.js";
 import { mergeImageConfig, parseConfig, parseHostConfig, processArgs, processEnv } from "./merge.js";
@@ -227,6 +227,8 @@ export class ContainerEngine {
     const host = parseHostConfig(request.body["HostConfig"]);
     if (host.Runtime === "") host.Runtime = this.defaultRuntime;
     if (!this.runtimes[host.Runtime]) throw wharfError("invalid-argument", `unknown or invalid runtime name: ${host.Runtime}`);
+    // A start usually follows: its runtime's cgroup moves find the lock ready (see runtime/cgroup-lock).
+    warmCgroupLock();
     const id = randomBytes(32).toString("hex");
     const finalName = name ? (name.startsWith("/") ? name.slice(1) : name) : this.#generatedName();
     // Reserved before the first await: of many creates with one name, exactly one gets it.
@@ -323,6 +325,7 @@ export class ContainerEngine {
     const rootfs = this.paths.rootfs(id);
     const bundle = this.paths.bundle(id);
     const t0 = performance.now();
+    warmCgroupLock();
     const phases: Record<string, number> = {};
     const mark = (name: string) => (phases[name] = Math.round((performance.now() - t0) * 10) / 10);
     let monitorUp = false;

@@ -139,6 +139,15 @@ export interface Sys {
   sendFile(socketFd: number, fileFd: number, offset: number, length: number, idleMs: number): [Promise<number>, SendFileJob];
   /** Stops a sendFile that is still under way (no-op once it ended). */
   sendFileCancel(job: SendFileJob): void;
+  /**
+   * Keeps the kernel's lock for moves between cgroups ready for at least `ms`
+   * more: from a thread of its own, this process is moved into the cgroup it
+   * is in (through `procs`, that cgroup's cgroup.procs, opened when the thread
+   * starts) at once and every few ms until then, so that other moves meanwhile
+   * do not wait for an RCU grace period first (see runtime/cgroup-lock). A
+   * call while the thread runs only moves its end.
+   */
+  cgroupWarm(procs: string, ms: number): void;
 }
 
 /** A running sendFile (see Sys.sendFile). */

@@ -9,3 +9,4 @@ export * from "./monitor.js";
 export * from "./gate.js";
 export * from "./direct-exec.js";
 export * from "./logs.js";
+export * from "./cgroup-lock.js";
