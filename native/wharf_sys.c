@@ -1,16 +1,17 @@
 /*
  * wharf_sys: the Linux system calls Node lacks, and nothing else.
  *
- * mount (also from a given working directory), umount2, mknod, the l*xattr family, renameat2, chroot,
- * making a network namespace, a sealed copy of a file, a pipe, three jobs for
- * the thread pool (an atomic file write done in one go, reading a process's
- * seccomp programs, and a hash updated together with the write of its bytes)
- * and, each from a thread of its own, spawning a program, sending a file
- * to a socket and keeping the cgroup migration lock ready. Every other function is
- * synchronous; all take plain
- * values and fail with an Error carrying `code` (the errno name) and
- * `syscall`, as Node's fs does, so callers handle both alike.
- */
+ * Synchronous: mount (also from a given working directory), umount2, mknod,
+ * the l*xattr family, chroot, making a file, a sealed copy of a file, a pipe,
+ * ext4's top-directory flag. On the thread pool, each one job: an atomic file
+ * write, a new network namespace, reading files inside a root, letting a
+ * created container's init go, a removal with its directory's fsync, a
+ * content-store commit and a new ingest directory, reading a process's seccomp
+ * programs, a hash updated together with the write of its bytes, and the rest
+ * of a layer's small files. From a thread of its own each: spawning a program,
+ * sending a file to a socket, keeping the cgroup migration lock ready. All take
+ * plain values and fail with an Error carrying `code` (the errno name) and
+ * `syscall`, as Node's fs does, so callers handle both alike. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <openssl/evp.h>
@@ -406,51 +407,6 @@ static napi_value js_chroot(napi_env env, napi_callback_info info) {
   if (chdir(path) != 0) return throw_errno(env, errno, "chdir", path);
   if (chroot(".") != 0) return throw_errno(env, errno, "chroot", path);
   if (chdir("/") != 0) return throw_errno(env, errno, "chdir", "/");
-  return undefined(env);
-}
-
-/* netnsCreate(path): a new, empty network namespace bound at `path` (a
- * file, made when missing), as `unshare --net=path` makes one, without a process. A
- * thread of its own enters the namespace and binds it; the daemon's threads
- * never leave theirs. */
-struct netns_job {
-  const char *path;
-  int err;
-  const char *syscall;
-};
-
-static void *netns_thread(void *arg) {
-  struct netns_job *job = arg;
-  if (unshare(CLONE_NEWNET) != 0) {
-    job->err = errno;
-    job->syscall = "unshare";
-    return NULL;
-  }
-  char self[64];
-  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
-  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) {
-    job->err = errno;
-    job->syscall = "mount";
-  }
-  return NULL;
-}
-
-static napi_value js_netns_create(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[PATH_BUF];
-  if (argc < 1 || !get_str(env, argv[0], path, sizeof path, 0, NULL)) return throw_type(env, "netnsCreate(path)");
-  /* The file the namespace is bound on: made here if it is not there. */
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
-  if (fd < 0) return throw_errno(env, errno, "open", path);
-  close(fd);
-  struct netns_job job = {path, 0, NULL};
-  pthread_t thread;
-  int rc = pthread_create(&thread, NULL, netns_thread, &job);
-  if (rc != 0) return throw_errno(env, rc, "pthread_create", path);
-  pthread_join(thread, NULL);
-  if (job.err != 0) return throw_errno(env, job.err, job.syscall, path);
   return undefined(env);
 }
 
@@ -917,6 +873,68 @@ static napi_value js_release_init(napi_env env, napi_callback_info info) {
 /* unlinkSynced(path) → Promise<void>: removes the file and fsyncs the
  * directory that held it, so that the removal lasts: one job on the thread
  * pool instead of an unlink, an open, an fsync and a close. */
+/* netnsCreate(path) → Promise<void>: a new, empty network namespace bound
+ * at `path` (a file, made when missing), as `unshare --net=path` makes one,
+ * without a process. One job on the thread pool, which starts a thread of
+ * its own to enter the namespace and bind it (the pool's threads, like the
+ * daemon's others, never leave theirs) and waits for it. */
+struct netns_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[PATH_BUF];
+  struct job_error e;
+};
+
+static void *netns_thread(void *arg) {
+  struct netns_job *job = arg;
+  if (unshare(CLONE_NEWNET) != 0) {
+    job_fail(&job->e, "unshare", job->path);
+    return NULL;
+  }
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) job_fail(&job->e, "mount", job->path);
+  return NULL;
+}
+
+static void netns_execute(napi_env env, void *arg) {
+  (void)env;
+  struct netns_job *job = arg;
+  /* The file the namespace is bound on: made here if it is not there. */
+  int fd = open(job->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+  if (fd < 0) {
+    job_fail(&job->e, "open", job->path);
+    return;
+  }
+  close(fd);
+  pthread_t thread;
+  int rc = pthread_create(&thread, NULL, netns_thread, job);
+  if (rc != 0) {
+    errno = rc;
+    job_fail(&job->e, "pthread_create", job->path);
+    return;
+  }
+  pthread_join(thread, NULL);
+}
+
+static void netns_complete(napi_env env, napi_status status, void *arg) {
+  struct netns_job *job = arg;
+  job_settle(env, status, job->deferred, &job->e, "netnsCreate", NULL);
+  job_free(env, job->work, NULL, job);
+}
+
+static napi_value js_netns_create(napi_env env, napi_callback_info info) {
+  static const char *usage = "netnsCreate(path: string)";
+  napi_value argv[1];
+  struct netns_job *job = job_begin(env, info, 1, argv, sizeof *job, usage);
+  if (!job) return NULL;
+  if (!get_str(env, argv[0], job->path, sizeof job->path, 0, NULL)) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  return queue_job(env, "wharf:netnsCreate", netns_execute, netns_complete, job, &job->work, &job->deferred);
+}
+
 struct unlink_job {
   napi_async_work work;
   napi_deferred deferred;

@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { asWharfError, wharfError } from "../internal/index.js";
 import type { RuntimeProcess, RuntimeSpec } from "../oci/index.js";
-import { checkWorkingDir, directExecBlocker, ExecStartFailure, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, SECCOMP_FILE, sendControl, spawnMonitor, startDirect, StdinWriter, type DirectExecPlan, type MonitorStarted, type DirectProcess, type LogEntry, type ProcessStdin, type Runc, warmCgroupLock } from "../runtime/index.js";
+import { checkWorkingDir, directExecBlocker, ExecStartFailure, hostBoundingCapabilities, resolveCapabilities, readLogs, resolveUser, SECCOMP_FILE, sendControl, spawnMonitor, startDirect, StdinWriter, type DirectExecPlan, type MonitorStarted, type DirectProcess, type LogEntry, type ProcessStdin, type Runc, cgroupLockCooled, warmCgroupLock } from "../runtime/index.js";
 import type { ContainerEngine } from "./engine.js";
 import type { ContainerRecord } from "./types.js";
 import { readFilesInRoot } from "./files.js";
@@ -87,8 +87,9 @@ export class ExecManager {
       User: typeof body["User"] === "string" ? body["User"] : "",
       WorkingDir: wd,
     };
-    // Its start moves a process into the container's cgroups (see runtime/cgroup-lock).
-    warmCgroupLock();
+    // An exec without a terminal is usually the helper's, which moves itself into the
+    // container's cgroups at its start: the lock is made ready now (see runtime/cgroup-lock).
+    if (!config.Tty) warmCgroupLock();
     const id = randomBytes(32).toString("hex");
     this.#sessions.set(id, { id, containerId: r.Id, config, running: false, started: false, exitCode: null, pid: 0, dir: this.engine.paths.execDir(r.Id, id), createdAt: Date.now() });
     this.#trim();
@@ -140,7 +141,6 @@ export class ExecManager {
     const r = this.engine.get(s.containerId);
     if (!r.State.Running) throw wharfError("conflict", `Container ${r.Id} is not running`);
     s.started = true;
-    warmCgroupLock();
     const runtime = this.engine.runtimes[r.HostConfig.Runtime] ?? this.engine.runtimes["runc"]!;
     const bundle = this.engine.paths.bundle(r.Id);
     const spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as RuntimeSpec;
@@ -167,7 +167,13 @@ export class ExecManager {
     }
     delete process.consoleSize;
     const direct = await this.#direct(r.Id, runtime, bundle, spec, process);
-    if (direct) return this.#startDirect(s, r, direct);
+    if (direct) {
+      // The helper moves itself into the container's cgroups (see runtime/cgroup-lock).
+      warmCgroupLock();
+      return this.#startDirect(s, r, direct);
+    }
+    const nofile = process.rlimits?.find((l) => l.type === "RLIMIT_NOFILE");
+    if (nofile && nofile.soft < nofile.hard) await cgroupLockCooled();
     await mkdir(join(s.dir, "exits"), { recursive: true, mode: 0o700 });
     const specPath = join(s.dir, "process.json");
     // Read once by the runtime, right now, and never again: no fsync needed.

@@ -27,8 +27,8 @@ export interface Sys {
    * rather than next to its siblings. false where the file system has none.
    */
   markTopDir(path: string): boolean;
-  /** A new, empty network namespace bound at `path` (a file, made when missing; its directory must exist). */
-  netnsCreate(path: string): void;
+  /** On the thread pool: a new, empty network namespace bound at `path` (a file, made when missing; its directory must exist). */
+  netnsCreate(path: string): Promise<void>;
   /**
    * On the thread pool, in one job: `data` into `tmp` (created, mode `mode`),
    * fsynced with `flags & 1`, renamed over `path`, its directory fsynced with

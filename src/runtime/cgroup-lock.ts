@@ -72,6 +72,11 @@ export function ownCgroupProcs(procCgroup: string, mounts: readonly CgroupMount[
 
 let mounts: CgroupMount[] | undefined;
 let disabled = false;
+/** When the last call's warming ends (Date.now() time). */
+let warmUntil = 0;
+
+/** After the thread's last move, about two grace periods pass before a mover waits again. */
+const COOL_MS = 50;
 
 /**
  * Keeps the cgroup lock ready for the moves of a start or an exec about to
@@ -88,7 +93,22 @@ export function warmCgroupLock(): void {
       return;
     }
     sys().cgroupWarm(procs, WARM_MS);
+    warmUntil = Date.now() + WARM_MS;
   } catch {
     disabled = true;
   }
+}
+
+/**
+ * Resolves once the lock is no longer kept ready. For `runc exec` of a
+ * process whose RLIMIT_NOFILE soft limit is below its hard one: runc 1.1
+ * before 1.1.13 (Debian 12's is 1.1.5) sets the limits of its `runc init`
+ * child from outside, racing with the child's Go runtime, which raises the
+ * soft limit to the hard one as it starts (runc issue 4195). runc's own wait
+ * for the lock is what usually lets the child win; with the lock ready, the
+ * process would get the hard limit as its soft one.
+ */
+export async function cgroupLockCooled(): Promise<void> {
+  const left = warmUntil + COOL_MS - Date.now();
+  if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
 }
