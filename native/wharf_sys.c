@@ -410,6 +410,18 @@ static napi_value js_chroot(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Starts `fn(arg)` on a detached thread with a stack of `stack` bytes: 0 or the errno. */
+static int start_detached(void *(*fn)(void *), void *arg, size_t stack) {
+  pthread_attr_t pa;
+  pthread_attr_init(&pa);
+  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&pa, stack);
+  pthread_t thread;
+  int e = pthread_create(&thread, &pa, fn, arg);
+  pthread_attr_destroy(&pa);
+  return e;
+}
+
 /* Queues `job` on the thread pool; the promise it returns is settled by `complete`. */
 static napi_value queue_job(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete, void *job, napi_async_work *work, napi_deferred *deferred) {
   napi_value promise, label;
@@ -870,23 +882,41 @@ static napi_value js_release_init(napi_env env, napi_callback_info info) {
   return queue_job(env, "wharf:releaseInit", release_execute, release_complete, job, &job->work, &job->deferred);
 }
 
-/* unlinkSynced(path) → Promise<void>: removes the file and fsyncs the
- * directory that held it, so that the removal lasts: one job on the thread
- * pool instead of an unlink, an open, an fsync and a close. */
+/* A job on the one path its entry point takes: its struct, completion and queueing, shared. */
+struct path_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  const char *name;
+  char path[PATH_BUF];
+  struct job_error e;
+};
+
+static void path_job_complete(napi_env env, napi_status status, void *arg) {
+  struct path_job *job = arg;
+  job_settle(env, status, job->deferred, &job->e, job->name, NULL);
+  job_free(env, job->work, NULL, job);
+}
+
+/* Queues `execute` on the path given as the one argument (with a directory in it when `in_dir`). */
+static napi_value queue_path_job(napi_env env, napi_callback_info info, const char *name, const char *label, const char *usage, napi_async_execute_callback execute, int in_dir) {
+  napi_value argv[1];
+  struct path_job *job = job_begin(env, info, 1, argv, sizeof *job, usage);
+  if (!job) return NULL;
+  if (!get_str(env, argv[0], job->path, sizeof job->path, 0, NULL) || (in_dir && !strchr(job->path, '/'))) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  job->name = name;
+  return queue_job(env, label, execute, path_job_complete, job, &job->work, &job->deferred);
+}
+
 /* netnsCreate(path) → Promise<void>: a new, empty network namespace bound
  * at `path` (a file, made when missing), as `unshare --net=path` makes one,
  * without a process. One job on the thread pool, which starts a thread of
  * its own to enter the namespace and bind it (the pool's threads, like the
  * daemon's others, never leave theirs) and waits for it. */
-struct netns_job {
-  napi_async_work work;
-  napi_deferred deferred;
-  char path[PATH_BUF];
-  struct job_error e;
-};
-
 static void *netns_thread(void *arg) {
-  struct netns_job *job = arg;
+  struct path_job *job = arg;
   if (unshare(CLONE_NEWNET) != 0) {
     job_fail(&job->e, "unshare", job->path);
     return NULL;
@@ -899,7 +929,7 @@ static void *netns_thread(void *arg) {
 
 static void netns_execute(napi_env env, void *arg) {
   (void)env;
-  struct netns_job *job = arg;
+  struct path_job *job = arg;
   /* The file the namespace is bound on: made here if it is not there. */
   int fd = open(job->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
   if (fd < 0) {
@@ -917,54 +947,22 @@ static void netns_execute(napi_env env, void *arg) {
   pthread_join(thread, NULL);
 }
 
-static void netns_complete(napi_env env, napi_status status, void *arg) {
-  struct netns_job *job = arg;
-  job_settle(env, status, job->deferred, &job->e, "netnsCreate", NULL);
-  job_free(env, job->work, NULL, job);
-}
-
 static napi_value js_netns_create(napi_env env, napi_callback_info info) {
-  static const char *usage = "netnsCreate(path: string)";
-  napi_value argv[1];
-  struct netns_job *job = job_begin(env, info, 1, argv, sizeof *job, usage);
-  if (!job) return NULL;
-  if (!get_str(env, argv[0], job->path, sizeof job->path, 0, NULL)) {
-    free(job);
-    return throw_type(env, usage);
-  }
-  return queue_job(env, "wharf:netnsCreate", netns_execute, netns_complete, job, &job->work, &job->deferred);
+  return queue_path_job(env, info, "netnsCreate", "wharf:netnsCreate", "netnsCreate(path: string)", netns_execute, 0);
 }
 
-struct unlink_job {
-  napi_async_work work;
-  napi_deferred deferred;
-  char path[PATH_BUF];
-  struct job_error e;
-};
-
+/* unlinkSynced(path) → Promise<void>: removes the file and fsyncs the
+ * directory that held it, so that the removal lasts: one job on the thread
+ * pool instead of an unlink, an open, an fsync and a close. */
 static void unlink_execute(napi_env env, void *arg) {
   (void)env;
-  struct unlink_job *job = arg;
+  struct path_job *job = arg;
   if (unlink(job->path) != 0) job_fail(&job->e, "unlink", job->path);
   else fsync_parent(job->path, &job->e);
 }
 
-static void unlink_complete(napi_env env, napi_status status, void *arg) {
-  struct unlink_job *job = arg;
-  job_settle(env, status, job->deferred, &job->e, "unlinkSynced", NULL);
-  job_free(env, job->work, NULL, job);
-}
-
 static napi_value js_unlink_synced(napi_env env, napi_callback_info info) {
-  static const char *usage = "unlinkSynced(path: string), a path with a directory";
-  napi_value argv[1];
-  struct unlink_job *job = job_begin(env, info, 1, argv, sizeof *job, usage);
-  if (!job) return NULL;
-  if (!get_str(env, argv[0], job->path, sizeof job->path, 0, NULL) || !strchr(job->path, '/')) {
-    free(job);
-    return throw_type(env, usage);
-  }
-  return queue_job(env, "wharf:unlinkSynced", unlink_execute, unlink_complete, job, &job->work, &job->deferred);
+  return queue_path_job(env, info, "unlinkSynced", "wharf:unlinkSynced", "unlinkSynced(path: string), a path with a directory", unlink_execute, 1);
 }
 
 /* makeDir(tmp, dir, files, contents) → Promise<void>: a directory that
@@ -1701,13 +1699,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     spawn_job_free(job);
     return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
   }
-  pthread_attr_t pa;
-  pthread_attr_init(&pa);
-  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&pa, 256 * 1024);
-  pthread_t thread;
-  int e = pthread_create(&thread, &pa, spawn_thread, job);
-  pthread_attr_destroy(&pa);
+  int e = start_detached(spawn_thread, job, 256 * 1024);
   if (e != 0) {
     napi_release_threadsafe_function(job->tsfn, napi_tsfn_abort);
     spawn_job_free(job);
@@ -2182,13 +2174,7 @@ static napi_value js_send_file(napi_env env, napi_callback_info info) {
     free(job);
     return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
   }
-  pthread_attr_t pa;
-  pthread_attr_init(&pa);
-  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&pa, 128 * 1024);
-  pthread_t thread;
-  int e = pthread_create(&thread, &pa, sendfile_thread, job);
-  pthread_attr_destroy(&pa);
+  int e = start_detached(sendfile_thread, job, 128 * 1024);
   if (e != 0) {
     napi_release_threadsafe_function(job->tsfn, napi_tsfn_abort);
     close(job->out);
@@ -2284,15 +2270,9 @@ static napi_value js_cgroup_warm(napi_env env, napi_callback_info info) {
     pthread_mutex_unlock(&warm_mu);
     return throw_errno(env, e, "open", path);
   }
-  pthread_attr_t pa;
-  pthread_attr_init(&pa);
-  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&pa, 64 * 1024);
-  pthread_t thread;
   warm_fd = fd;
   warm_until_ns = until;
-  int e = pthread_create(&thread, &pa, warm_thread, NULL);
-  pthread_attr_destroy(&pa);
+  int e = start_detached(warm_thread, NULL, 64 * 1024);
   if (e != 0) {
     close(fd);
     warm_fd = -1;
