@@ -370,8 +370,9 @@ export class ContainerEngine {
       mark("prepared");
       const spec = this.#spec(r, rootfs, await inputs, attachment?.netns);
       // The bundle is made again at every start and read at once by the
-      // runtime: it needs no fsync to survive a crash.
-      await writeFile(`${bundle}/config.json`, JSON.stringify(spec));
+      // runtime: it needs no fsync to survive a crash. One job, and readers
+      // (an exec) never see half of it.
+      await writeJsonAtomic(`${bundle}/config.json`, spec, { durable: false });
       mark("specified");
       // The runtime creates the container while the network is wired; the process runs once both are done.
       gate.open();
