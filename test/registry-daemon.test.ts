@@ -5,7 +5,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import bcrypt from "bcryptjs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,5 +93,59 @@ describe("wharfd --registry-addr", { skip: !hasCommand("skopeo") || !hasCommand(
     assert.deepEqual(inspect[0].RepoDigests, [`from/docker@${digest}`]);
     await run("docker", ["rmi", "from/docker:4"], wharfd.env);
     assert.equal((await call(`http://${host}`, "/v2/from/docker/manifests/4")).status, 404);
+  });
+});
+
+describe("wharfd --registry-config: TLS, basic auth and a name prefix", { skip: !hasCommand("skopeo") || !hasCommand("openssl") }, () => {
+  let wharfd: Daemon;
+  let work: string;
+  let host: string;
+  let base: string;
+  let ca: Buffer;
+  let tar: Buffer;
+  const auth = { Authorization: `Basic ${Buffer.from("alice:secret").toString("base64")}` };
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), "wharf-registry-config-"));
+    const cert = join(work, "cert.pem");
+    const key = join(work, "key.pem");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    ca = await readFile(cert);
+    const htpasswd = join(work, "htpasswd");
+    await writeFile(htpasswd, `alice:${bcrypt.hashSync("secret", 5)}\n`);
+    const config = join(work, "registry.json");
+    await writeFile(config, JSON.stringify({ tls: { cert, key }, auth: { htpasswd }, names: { prefix: "localhost:5000/" } }));
+    host = `127.0.0.1:${await freePort()}`;
+    base = `https://${host}`;
+    wharfd = await startWharfd({ args: ["--registry-addr", host, "--registry-config", config] });
+    tar = execFileSync("bash", [join(projectRoot, "scripts", "busybox-rootfs.sh")], { maxBuffer: 1 << 27 });
+  });
+  after(async () => {
+    await wharfd?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test("over TLS, a request without credentials is challenged and one with them answered", async () => {
+    const anon = await call(base, "/v2/", { ca });
+    assert.equal(anon.status, 401);
+    assert.match(String(anon.headers["www-authenticate"]), /^Basic realm=/);
+    assert.equal((await call(base, "/v2/", { ca, headers: auth })).status, 200);
+    assert.equal((await call(base, "/v2/", { ca, headers: { Authorization: `Basic ${Buffer.from("alice:wrong").toString("base64")}` } })).status, 401);
+  });
+
+  test("only local images under the prefix are repositories, named without it; a push lands under it", async () => {
+    await run("docker", ["import", "-", "localhost:5000/team/tool:1"], wharfd.env, tar);
+    await run("docker", ["import", "-", "other:1"], wharfd.env, tar);
+    const catalog = await call(base, "/v2/_catalog", { ca, headers: auth });
+    assert.deepEqual(catalog.json(), { repositories: ["team/tool"] });
+    assert.deepEqual((await call(base, "/v2/team/tool/tags/list", { ca, headers: auth })).json(), { name: "team/tool", tags: ["1"] });
+    assert.equal((await call(base, "/v2/other/manifests/1", { ca, headers: auth })).status, 404);
+    const certDir = join(work, "certs");
+    execFileSync("mkdir", ["-p", certDir]);
+    await writeFile(join(certDir, "ca.crt"), ca);
+    await run("skopeo", ["copy", "--insecure-policy", "--src-cert-dir", certDir, "--src-creds", "alice:secret", "--dest-cert-dir", certDir, "--dest-creds", "alice:secret", `docker://${host}/team/tool:1`, `docker://${host}/copied:2`]);
+    const ids = (await run("docker", ["image", "inspect", "--format", "{{.Id}}", "localhost:5000/copied:2", "localhost:5000/team/tool:1"], wharfd.env)).trim().split("\n");
+    assert.equal(ids.length, 2);
+    assert.equal(ids[0], ids[1]);
+    await assert.rejects(run("skopeo", ["inspect", "--cert-dir", certDir, `docker://${host}/copied:2`]), /unauthorized|authentication required|401/i);
   });
 });

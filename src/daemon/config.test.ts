@@ -104,3 +104,10 @@ test("--add-runtime registers runtimes by name and --default-runtime picks one o
   refused(["--add-runtime", "runc=/opt/other"], /"runc" is reserved/);
   refused(["--default-runtime", "missing"], /no such runtime/);
 });
+
+test("--registry-addr and --registry-config turn on the daemon's registry; the address is checked", () => {
+  assert.equal(run([]).registry, undefined);
+  assert.deepEqual(run(["--registry-addr", "127.0.0.1:5000"]).registry, { addr: "127.0.0.1:5000" });
+  assert.deepEqual(run(["--registry-config", "/etc/wharf/registry.json"]).registry, { configFile: "/etc/wharf/registry.json" });
+  refused(["--registry-addr", "localhost"], /invalid --registry-addr/);
+});

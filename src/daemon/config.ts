@@ -3,7 +3,8 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { wharfError, type LogLevel } from "../internal/index.js";
 import { DEFAULT_CERTS_DIR, parseInsecureEntry, parseMirror, type RegistryConfig } from "../distribution/index.js";
-import { isLoopback, parseAddr } from "../registry/config.js";
+import { parseAddr } from "../registry/config.js";
+import type { DaemonRegistryFlags } from "./registry.js";
 import { isIpv4 } from "../network/index.js";
 
 export const DEFAULT_DATA_ROOT = "/var/lib/wharf";
@@ -26,8 +27,8 @@ export interface DaemonConfig {
   readonly network?: NetworkFlags;
   /** Mirrors, insecure registries and per-registry certificates for pull and push. */
   readonly registries?: RegistryConfig;
-  /** Where to serve the image store over the OCI distribution API (loopback only); none by default. */
-  readonly registryAddr?: { readonly host: string; readonly port: number };
+  /** Serving the image store over the OCI distribution API (`--registry-addr`, `--registry-config`); none by default. */
+  readonly registry?: DaemonRegistryFlags;
 }
 
 export interface NetworkFlags {
@@ -62,7 +63,8 @@ Options:
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string     Path to use for daemon PID file (default "<exec-root>/wharfd.pid")
       --registry-mirror list  Preferred Docker Hub mirror(s)
-      --registry-addr string  Serve the image store over the OCI distribution API on this loopback address (127.0.0.1:5000)
+      --registry-addr string  Serve the image store over the OCI distribution API on this address (127.0.0.1:5000; plain HTTP on loopback only)
+      --registry-config string  JSON file for that registry: TLS, auth, limits, names (as wharf registry serve's --config)
   -v, --version            Print version information and quit
       --bridge string      Name of the default network's bridge (default "wharf0")
       --bip string         Address and prefix of the default bridge (default: the first free subnet of the pools)
@@ -128,6 +130,7 @@ type ValueFlag =
   | "insecure-registry"
   | "certs-dir"
   | "registry-addr"
+  | "registry-config"
   | "ip";
 const LIST_FLAGS = new Set<ValueFlag>(["registry-mirror", "insecure-registry"]);
 type BoolFlag = "debug" | "help" | "version" | "ip-forward";
@@ -151,6 +154,7 @@ const VALUE_FLAGS: Record<string, ValueFlag> = {
   "insecure-registry": "insecure-registry",
   "certs-dir": "certs-dir",
   "registry-addr": "registry-addr",
+  "registry-config": "registry-config",
   ip: "ip",
 };
 const BOOL_FLAGS: Record<string, BoolFlag> = { debug: "debug", D: "debug", help: "help", h: "help", version: "version", v: "version", "ip-forward": "ip-forward" };
@@ -229,7 +233,14 @@ export function parseDaemonArgs(argv: readonly string[]): Invocation {
         insecure: lists["insecure-registry"].map(parseInsecureEntry),
         certsDir: resolve(values["certs-dir"] ?? DEFAULT_CERTS_DIR),
       },
-      ...(values["registry-addr"] !== undefined ? { registryAddr: parseRegistryAddr(values["registry-addr"]) } : {}),
+      ...(values["registry-addr"] !== undefined || values["registry-config"] !== undefined
+        ? {
+            registry: {
+              ...(values["registry-addr"] !== undefined ? { addr: checkRegistryAddr(values["registry-addr"]) } : {}),
+              ...(values["registry-config"] !== undefined ? { configFile: resolve(values["registry-config"]) } : {}),
+            },
+          }
+        : {}),
     },
   };
 }
@@ -258,9 +269,12 @@ function parseNetworkFlags(bridge: string | undefined, bip: string | undefined, 
 }
 
 
-/** The daemon's registry has no TLS or auth of its own: it listens on loopback only. */
-function parseRegistryAddr(text: string): { host: string; port: number } {
-  const addr = parseAddr(text);
-  if (!isLoopback(addr.host)) throw wharfError("invalid-argument", `invalid --registry-addr ${JSON.stringify(text)}: wharfd serves its registry on loopback addresses only (127.0.0.1:5000, [::1]:5000); use wharf registry serve with TLS and auth for other addresses`);
-  return addr;
+/** `--registry-addr`: host:port, checked here; whether it may serve plain HTTP is the registry config's to say. */
+function checkRegistryAddr(text: string): string {
+  try {
+    parseAddr(text);
+  } catch (e) {
+    throw wharfError("invalid-argument", `invalid --registry-addr: ${(e as Error).message}`);
+  }
+  return text;
 }

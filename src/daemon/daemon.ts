@@ -12,6 +12,7 @@ import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../intern
 import type { DaemonConfig } from "./config.js";
 import { probeHost } from "./host.js";
 import { acquirePidfile, clearStaleSocket, type Pidfile } from "./pidfile.js";
+import { loadDaemonRegistryConfig, type DaemonRegistryConfig } from "./registry.js";
 
 /** The build's identity, shown by /version and `Server:` headers. */
 export interface BuildInfo {
@@ -50,7 +51,7 @@ export interface OpenedImages {
   /** Pull, push and login, when the parts include a registry client. */
   readonly distribution?: DistributionDeps;
   /** Serves the image store over the OCI distribution API (`--registry-addr`), when the parts can. */
-  serveRegistry?(addr: { host: string; port: number }): Promise<{ close(): Promise<void> }>;
+  serveRegistry?(served: DaemonRegistryConfig): Promise<{ close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -102,9 +103,9 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       cleanups.push(() => rm(socket, { force: true }));
       logger.info("API listening", { socket });
     }
-    if (config.registryAddr) {
+    if (config.registry) {
       if (!opened.serveRegistry) throw asWharfError(new Error("this image store cannot be served as a registry"), "--registry-addr");
-      const registry = await opened.serveRegistry(config.registryAddr);
+      const registry = await opened.serveRegistry(await loadDaemonRegistryConfig(config.registry));
       cleanups.push(() => registry.close());
     }
   } catch (e) {

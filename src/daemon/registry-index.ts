@@ -3,7 +3,10 @@
 //
 // Names map both ways as docker spells them: repository `app` is the local
 // image name `app` (docker.io/library/app), `team/app` is docker.io/team/app,
-// `quay.io/x/y` stays quay.io/x/y. Tags of local images are the image
+// `quay.io/x/y` stays quay.io/x/y; or, with a prefix configured, repository
+// `app` is the local image `<prefix>app` (prefix `localhost:5000/`: the name a
+// docker pull from the registry gives it) and only images under the prefix
+// are in the registry. Tags of local images are the image
 // store's refs: `docker tag` locally shows up in the registry at once, and a
 // manifest pushed under a tag becomes a local image at once (its layers are
 // unpacked, then the image is committed under `name:tag`).
@@ -13,19 +16,58 @@
 // <data-root>/registry; the blobs it needs are held by a lease of the image
 // store, so the daemon's own garbage collection keeps them.
 import { familiarName, isConfigType, isManifestType, parseDocument, parseImageConfig, parseReference, referenceName, MAX_DOCUMENT_BYTES, type Digest, type Reference } from "../oci/index.js";
-import { isKind, type Logger } from "../internal/index.js";
+import { isKind, wharfError, type Logger } from "../internal/index.js";
 import type { ImageStore, ImageView } from "../image/index.js";
 import { compareNames, isRepositoryName, type FsRepositoryIndex, type ManifestRecord, type RepositoryIndex, type RepositoryName, type Tag } from "../registry/index.js";
 
 type Lease = ReturnType<ImageStore["leases"]["create"]>;
 
-function localName(repo: RepositoryName): string {
-  return referenceName(parseReference(repo));
-}
+/** How the registry's repository names and the local image names map, both ways. */
+export class NameMap {
+  /** The prefix's normalized form (`docker.io/team/`), "" for docker's own spelling. */
+  readonly #prefix: string;
 
-function repoOf(ref: Reference): RepositoryName | undefined {
-  const name = familiarName(ref);
-  return isRepositoryName(name) ? name : undefined;
+  private constructor(prefix: string) {
+    this.#prefix = prefix;
+  }
+
+  /** Docker's spelling: repository `app` is the local image `app`. */
+  static readonly familiar = new NameMap("");
+
+  /**
+   * Repository `x` is the local image `<prefix>x`: `prefix` is a name's
+   * beginning up to a `/` (`localhost:5000/`, `mirror/team/`).
+   */
+  static prefixed(prefix: string): NameMap {
+    const probe = (() => {
+      try {
+        return referenceName(parseReference(`${prefix}x`));
+      } catch {
+        return undefined;
+      }
+    })();
+    if (!prefix.endsWith("/") || probe === undefined || !probe.endsWith("/x")) {
+      throw wharfError("invalid-argument", `invalid registry name prefix ${JSON.stringify(prefix)}: expected the beginning of an image name up to a "/" (localhost:5000/, team/)`);
+    }
+    return new NameMap(probe.slice(0, -1));
+  }
+
+  /** The local image name (normalized) of repository `repo`. */
+  local(repo: RepositoryName): string {
+    return this.#prefix === "" ? referenceName(parseReference(repo)) : `${this.#prefix}${repo}`;
+  }
+
+  /** The repository a local reference is in; undefined for one the registry does not show. */
+  repository(ref: Reference): RepositoryName | undefined {
+    if (this.#prefix === "") {
+      const name = familiarName(ref);
+      return isRepositoryName(name) ? name : undefined;
+    }
+    const name = referenceName(ref);
+    if (!name.startsWith(this.#prefix)) return undefined;
+    const rest = name.slice(this.#prefix.length);
+    return isRepositoryName(rest) ? rest : undefined;
+  }
 }
 
 function recordOf(view: ImageView): ManifestRecord {
@@ -46,19 +88,21 @@ export class ImageRepositoryIndex implements RepositoryIndex {
   readonly #images: ImageStore;
   readonly #extra: FsRepositoryIndex;
   readonly #logger: Logger;
+  readonly #names: NameMap;
   readonly #held = new Set<Digest>();
   #lease: Lease;
 
-  private constructor(images: ImageStore, extra: FsRepositoryIndex, logger: Logger) {
+  private constructor(images: ImageStore, extra: FsRepositoryIndex, logger: Logger, names: NameMap) {
     this.#images = images;
     this.#extra = extra;
     this.#logger = logger;
+    this.#names = names;
     this.#lease = images.leases.create();
   }
 
   /** Opens the index, taking the blobs the extra records need into a lease. */
-  static async open(images: ImageStore, extra: FsRepositoryIndex, logger: Logger): Promise<ImageRepositoryIndex> {
-    const index = new ImageRepositoryIndex(images, extra, logger);
+  static async open(images: ImageStore, extra: FsRepositoryIndex, logger: Logger, names: NameMap = NameMap.familiar): Promise<ImageRepositoryIndex> {
+    const index = new ImageRepositoryIndex(images, extra, logger, names);
     for (const repo of await extra.repositories()) {
       for (const d of await extra.blobs(repo)) index.#hold(d);
       for (const r of await extra.manifests(repo)) [r.digest, ...r.blobs].forEach((d) => index.#hold(d));
@@ -88,7 +132,7 @@ export class ImageRepositoryIndex implements RepositoryIndex {
   }
 
   async #views(repo: RepositoryName): Promise<{ view: ImageView; tags: Tag[] }[]> {
-    const name = localName(repo);
+    const name = this.#names.local(repo);
     const out: { view: ImageView; tags: Tag[] }[] = [];
     for (const view of await this.#images.list()) {
       const tags = view.tags.filter((t) => referenceName(t) === name && t.tag !== undefined).map((t) => t.tag as Tag);
@@ -102,7 +146,7 @@ export class ImageRepositoryIndex implements RepositoryIndex {
     const names = new Set<RepositoryName>(await this.#extra.repositories());
     for (const view of await this.#images.list()) {
       for (const t of [...view.tags, ...view.digests]) {
-        const r = repoOf(t);
+        const r = this.#names.repository(t);
         if (r) names.add(r);
       }
     }
@@ -152,7 +196,7 @@ export class ImageRepositoryIndex implements RepositoryIndex {
     lease.addBlob(record.digest);
     lease.addBlob(manifest.config.digest);
     const layers = await this.#images.unpack(manifest.layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i]! })), lease);
-    const name = localName(repo);
+    const name = this.#names.local(repo);
     await this.#images.commitImage({
       manifest: { mediaType: record.mediaType, digest: record.digest, size: record.size },
       config,
@@ -168,7 +212,7 @@ export class ImageRepositoryIndex implements RepositoryIndex {
   async deleteTag(repo: RepositoryName, tag: Tag): Promise<boolean> {
     for (const { tags } of await this.#views(repo)) {
       if (!tags.includes(tag)) continue;
-      await this.#images.remove(`${localName(repo)}:${tag}`);
+      await this.#images.remove(`${this.#names.local(repo)}:${tag}`);
       await this.#extra.deleteTag(repo, tag);
       return true;
     }
@@ -199,7 +243,7 @@ export class ImageRepositoryIndex implements RepositoryIndex {
       if (view.target.digest !== digest) continue;
       found = true;
       for (const tag of tags) {
-        await this.#images.remove(`${localName(repo)}:${tag}`).catch((e: unknown) => {
+        await this.#images.remove(`${this.#names.local(repo)}:${tag}`).catch((e: unknown) => {
           if (!isKind(e, "not-found")) throw e;
         });
       }

@@ -96,7 +96,7 @@ export async function openStores(dataRoot: string, logger: Logger, execRoot?: st
           },
         }
       : {}),
-    serveRegistry: (addr) => serveImageRegistry(images, dataRoot, addr, logger.with({ module: "registry" })),
+    serveRegistry: (served) => serveImageRegistry(images, dataRoot, served, logger.with({ module: "registry" })),
     async close() {
       health?.close();
       // Top down: the image store may still write through the others.

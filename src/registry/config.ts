@@ -208,7 +208,7 @@ export function buildConfig(file: Json, flags: FlagValues): RegistryConfig {
   };
 }
 
-interface FlagValues {
+export interface FlagValues {
   addr?: string;
   root?: string;
   config?: string;
@@ -261,22 +261,25 @@ export function parseServeFlags(argv: readonly string[]): FlagValues {
   return out;
 }
 
+/** The JSON object a config file holds; a clear error for a file that cannot be read or is not one. */
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw asWharfError(e, `read config ${JSON.stringify(path)}`);
+  }
+  try {
+    return obj(JSON.parse(text), "");
+  } catch (e) {
+    if (e instanceof SyntaxError) bad(`read config ${JSON.stringify(path)}: ${e.message}`);
+    throw e;
+  }
+}
+
 export async function parseServe(argv: readonly string[]): Promise<ServeInvocation> {
   const flags = parseServeFlags(argv);
   if (flags.help) return { kind: "help" };
-  let file: Json = {};
-  if (flags.config !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(flags.config, "utf8");
-    } catch (e) {
-      throw asWharfError(e, `read config ${JSON.stringify(flags.config)}`);
-    }
-    try {
-      file = obj(JSON.parse(text), "");
-    } catch (e) {
-      bad(`read config ${JSON.stringify(flags.config)}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
+  const file: Json = flags.config !== undefined ? await readConfigFile(flags.config) : {};
   return { kind: "serve", config: buildConfig(file, flags) };
 }

@@ -10,5 +10,5 @@ export { registryHandler, createRegistryServer, type ServerOptions } from "./ser
 export { basicAuthorizer, Htpasswd, openAuthorizer, TokenAuthorizer, parseScope, type Access, type Authorizer, type Grant, type AccessRule } from "./auth.js";
 export { collectGarbage, scheduleGc, type GcPolicy, type GcResult } from "./gc.js";
 export { startRegistry, makeAuthorizer, type RunningRegistry } from "./serve.js";
-export { buildConfig, parseServe, parseAddr, isLoopback, type RegistryConfig } from "./config.js";
+export { buildConfig, parseServe, parseAddr, isLoopback, readConfigFile, type FlagValues, type RegistryConfig } from "./config.js";
 export { UploadSessions, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./uploads.js";

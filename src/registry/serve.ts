@@ -9,6 +9,7 @@ import type { RegistryConfig } from "./config.js";
 import { openFsStorage } from "./fs-storage.js";
 import { scheduleGc } from "./gc.js";
 import { Registry } from "./registry.js";
+import type { RegistryStorage } from "./storage.js";
 import { createRegistryServer } from "./server.js";
 
 export interface RunningRegistry {
@@ -47,8 +48,12 @@ export async function makeAuthorizer(config: RegistryConfig, url: string): Promi
   return openAuthorizer;
 }
 
-export async function startRegistry(config: RegistryConfig, logger: Logger): Promise<RunningRegistry> {
-  const storage = await openFsStorage(config.root, logger);
+/**
+ * Serves `storage`, or without it a filesystem store at `config.root`. A
+ * storage given is closed with the registry through its own close (if any).
+ */
+export async function startRegistry(config: RegistryConfig, logger: Logger, given?: RegistryStorage): Promise<RunningRegistry> {
+  const storage = given ?? (await openFsStorage(config.root, logger));
   const registry = await Registry.open(storage, {
     logger,
     deleteEnabled: config.deleteEnabled,
@@ -91,7 +96,7 @@ export async function startRegistry(config: RegistryConfig, logger: Logger): Pro
       throw e;
     }
     const gc = config.gc.intervalSeconds > 0 ? scheduleGc(registry, { gracePeriodMs: config.gc.gracePeriodSeconds * 1000, deleteUntagged: config.gc.deleteUntagged }, config.gc.intervalSeconds * 1000, logger) : undefined;
-    logger.info("registry listening", { url, root: config.root, auth: config.auth.token ? "token" : config.auth.htpasswd ? "basic" : "none" });
+    logger.info("registry listening", { url, ...(given ? {} : { root: config.root }), auth: config.auth.token ? "token" : config.auth.htpasswd ? "basic" : "none" });
     return {
       registry,
       server,
