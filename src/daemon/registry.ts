@@ -26,8 +26,8 @@ export interface DaemonRegistryConfig {
   readonly names: NameMap;
 }
 
-/** Keys of the standalone registry's config file that say nothing to wharfd's: it serves its own store and collects with it. */
-const STANDALONE_ONLY = ["root", "gc"];
+/** Keys of the standalone registry's config file that say nothing to wharfd's: it serves its own store, collects with it and logs with the daemon. */
+const STANDALONE_ONLY = ["root", "gc", "logLevel"];
 
 /**
  * The config file's JSON (the standalone registry's keys, and `names`:
