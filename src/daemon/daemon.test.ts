@@ -109,3 +109,16 @@ test("a socket left by a crashed daemon is replaced", async () => {
     await d.stop(100);
   }
 });
+
+test("a registry config that cannot be used refuses the start before anything is made", async () => {
+  const c = config("regconf");
+  const file = join(dir, "regconf.json");
+  await writeFile(file, JSON.stringify({ gc: { intervalSeconds: 60 } }));
+  const p = parts();
+  await assert.rejects(startDaemon({ ...c, registry: { configFile: file } }, p), /"gc" is for wharf registry serve/);
+  await assert.rejects(stat(c.dataRoot), (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT");
+  await writeFile(file, "{ not json");
+  await assert.rejects(startDaemon({ ...c, registry: { configFile: file } }, p), /read config/);
+  await assert.rejects(startDaemon({ ...c, registry: { configFile: join(dir, "missing.json") } }, p), /read config/);
+  assert.equal(p.closed, 0);
+});

@@ -63,6 +63,8 @@ export interface DaemonParts {
 
 export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Promise<RunningDaemon> {
   const { build, logger } = parts;
+  // A registry config that cannot be used stops the start before anything is made.
+  const served = config.registry ? await loadDaemonRegistryConfig(config.registry) : undefined;
   // The data root is private (images are root's); the exec root holds the socket, so others may traverse it and the socket's own mode decides.
   await mkdir(config.dataRoot, { recursive: true, mode: 0o700 });
   await mkdir(config.execRoot, { recursive: true, mode: 0o711 });
@@ -103,9 +105,9 @@ export async function startDaemon(config: DaemonConfig, parts: DaemonParts): Pro
       cleanups.push(() => rm(socket, { force: true }));
       logger.info("API listening", { socket });
     }
-    if (config.registry) {
+    if (served) {
       if (!opened.serveRegistry) throw asWharfError(new Error("this image store cannot be served as a registry"), "--registry-addr");
-      const registry = await opened.serveRegistry(await loadDaemonRegistryConfig(config.registry));
+      const registry = await opened.serveRegistry(served);
       cleanups.push(() => registry.close());
     }
   } catch (e) {
