@@ -3,7 +3,8 @@
 // over a filesystem store in their own temp roots, driven by the same client.
 //
 //   push    blobs of 1 MB and 100 MB, 1 and 16 concurrent clients (POST, then PUT with the body)
-//   pull    the same blobs, GET, bytes counted and dropped; again with curl as the client
+//   pull    the same blobs, GET, bytes counted and dropped; again with curl as the client, and
+//           with bench/pull-client.c (the body spliced to /dev/null, never copied into the client)
 //   manifest  GET of one manifest by tag, 16 concurrent keep-alive clients; p50 / p99
 //   rss     peak VmRSS of the server while it serves 16 concurrent 100 MB pulls
 //
@@ -200,13 +201,36 @@ async function throughput(server: Server, clients: number, blobs: readonly TestB
   return blobs.reduce((n, b) => n + b.size, 0) / MB / secs;
 }
 
+/** A pull client run as one process per concurrent client: the command that fetches `paths` on one kept-alive connection and prints "<status> <bytes>" per path. */
+type PullCommand = (server: Server, paths: readonly string[]) => [string, string[]];
+
 /**
- * Pull throughput with curl as the client (one process per concurrent
- * client, each fetching its share on one kept-alive connection into
- * /dev/null): a C client that does not saturate before the server, as the
- * Node client does near 1.2 GB/s on this machine.
+ * curl, each body into /dev/null: a C client that does not saturate before
+ * the server, as the Node client does near 1.2 GB/s on this machine.
  */
-async function curlThroughput(server: Server, clients: number, repo: string, blobs: readonly TestBlob[]): Promise<number> {
+const curl: PullCommand = (server, paths) => ["curl", ["-s", "-w", "%{http_code} %{size_download}\n", ...paths.flatMap((p) => ["-o", "/dev/null", `${server.url}${p}`])]];
+
+/**
+ * bench/pull-client.c: the body goes from the socket to /dev/null by splice
+ * and never enters the client, so on this shared 2-core machine the servers'
+ * own costs decide, as they would with clients on other machines.
+ */
+function spliceClient(binary: string): PullCommand {
+  return (server, paths) => {
+    const { hostname, port } = new URL(server.url);
+    return [binary, [hostname, port, ...paths]];
+  };
+}
+
+/** Builds bench/pull-client.c into `dir`; returns the binary's path. */
+function buildSpliceClient(dir: string): string {
+  const out = join(dir, "pull-client");
+  execFileSync("cc", ["-O2", "-Wall", "-Werror", "-o", out, join(projectRoot, "bench", "pull-client.c")], { stdio: "inherit" });
+  return out;
+}
+
+/** Pull throughput with `command` as the client, one process per concurrent client, each fetching its share; returns MB/s. */
+async function processThroughput(server: Server, clients: number, repo: string, blobs: readonly TestBlob[], command: PullCommand): Promise<number> {
   const shares: TestBlob[][] = Array.from({ length: clients }, () => []);
   blobs.forEach((b, i) => shares[i % clients]!.push(b));
   const start = process.hrtime.bigint();
@@ -216,16 +240,15 @@ async function curlThroughput(server: Server, clients: number, repo: string, blo
       .map(
         (share) =>
           new Promise<void>((resolve, reject) => {
-            const args = ["-s", "-w", "%{http_code} %{size_download}\n"];
-            for (const b of share) args.push("-o", "/dev/null", `${server.url}/v2/${repo}/blobs/${b.digest}`);
-            const child = spawn("curl", args, { stdio: ["ignore", "pipe", "inherit"] });
+            const [cmd, args] = command(server, share.map((b) => `/v2/${repo}/blobs/${b.digest}`));
+            const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
             let out = "";
             child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
             child.on("error", reject);
             child.on("close", (code) => {
               const lines = out.trim().split("\n");
               const bad = lines.findIndex((l, i) => l !== `200 ${share[i]!.size}`);
-              if (code !== 0 || lines.length !== share.length || bad !== -1) reject(new Error(`${server.name}: curl pull answered ${JSON.stringify(out.slice(0, 200))} (exit ${code})`));
+              if (code !== 0 || lines.length !== share.length || bad !== -1) reject(new Error(`${server.name}: ${cmd} pull answered ${JSON.stringify(out.slice(0, 200))} (exit ${code})`));
               else resolve();
             });
           }),
@@ -271,6 +294,8 @@ async function manifestLatency(server: Server, clients: number, total: number): 
 
 async function main(): Promise<void> {
   const shared = randomBytes(BIG);
+  const tools = await mkdtemp(join(tmpdir(), "wharf-bench-client-"));
+  const splice = spliceClient(buildSpliceClient(tools));
   const servers = [await startWharf(), await startDistribution()];
   const results: Record<string, Record<string, number[]>> = { wharf: {}, distribution: {} };
   const add = (server: string, key: string, v: number) => ((results[server]![key] ??= []).push(v));
@@ -293,7 +318,8 @@ async function main(): Promise<void> {
           add(server.name, `push ${label}`, await throughput(server, clients, blobs, (s, b, a) => pushBlob(s, repo, b, a)));
           if (sampler) add(server.name, "rss MB, 16×100MB pushes", peak / 1024);
           add(server.name, `pull ${label}`, await throughput(server, clients, blobs, (s, b, a) => pullBlob(s, repo, b, a)));
-          add(server.name, `pull ${label}, curl`, await curlThroughput(server, clients, repo, blobs));
+          add(server.name, `pull ${label}, curl`, await processThroughput(server, clients, repo, blobs, curl));
+          add(server.name, `pull ${label}, splice`, await processThroughput(server, clients, repo, blobs, splice));
           if (sampler) {
             // Memory while serving pulls, in a fresh process, so the pushes before do not count.
             clearInterval(sampler);
@@ -316,6 +342,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const s of servers) await s.stop();
+    await rm(tools, { recursive: true, force: true });
   }
   const rows = Object.keys(results.wharf!).map((key) => {
     const w = median(results.wharf![key]!);
