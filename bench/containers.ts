@@ -10,7 +10,9 @@
 //   podman              podman with its own storage (runc, cgroupfs), when installed
 //   runc                runc alone on a prepared bundle: the floor
 //
-// for `run --rm busybox true`, `exec CONTAINER true`, 20 `run -d` in a row (`--burst-rounds`, default 1: dockerd here stops answering a `run -d` once ~80 containers run), and
+// for `run --rm busybox true`, `exec CONTAINER true`, 20 `run -d` in a row to each daemon (the
+// peers' calls interleaved; `--burst-rounds`, default 1: dockerd here stops answering a `run -d`
+// once ~80 containers run), and
 // the resident memory of 100 running containers (wharfd + conmons against
 // dockerd + containerd + shims). It also times the CLI's own start: node
 // alone, `wharf --version`, `wharf run --help`. Runs alternate between the
@@ -23,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { hasCommand, projectRoot, startDockerd, startWharfd, unmountBelow, type Daemon } from "../test/support/daemons.js";
-import { timed, median } from "./support.js";
+import { timed, median, quiet } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -204,17 +206,20 @@ async function main(): Promise<void> {
     // ---- BURST × run -d
     for (const p of peers) progress(`  ${p.name}: ${median(execTimes.get(p.name)!).toFixed(0)} ms`);
     progress(`${BURST}× run -d`);
-    // Rounds alternate which peer goes first. Their containers stay (see below: dockerd cannot remove running ones here).
+    // The calls of a round interleave: call i goes to every peer in turn, the order rotated call by
+    // call, so that the machine's drift (its speed changes by a third within minutes here) falls on
+    // all peers alike; each daemon still answers its BURST `run -d` back to back, nothing else in
+    // between. Their containers stay (see above: dockerd cannot remove running ones here).
     const burstTimes = new Map<string, number[]>(peers.map((p) => [p.name, []]));
     for (let round = 0; round < BURST_ROUNDS; round++) {
-      const order = round % 2 === 0 ? peers : [...peers].reverse();
-      for (const p of order) {
-        burstTimes.get(p.name)!.push(
-          timed(() => {
-            for (let i = 0; i < BURST; i++) call(p, ["run", "-d", "busybox", "sleep", SLEEP]);
-          }),
-        );
+      const waited = quiet();
+      if (waited > 300) progress(`  (waited ${waited} ms for the machine to be quiet)`);
+      const sums = new Map<string, number>(peers.map((p) => [p.name, 0]));
+      for (let i = 0; i < BURST; i++) {
+        const k = (i + round) % peers.length;
+        for (const p of [...peers.slice(k), ...peers.slice(0, k)]) sums.set(p.name, sums.get(p.name)! + timed(() => call(p, ["run", "-d", "busybox", "sleep", SLEEP])));
       }
+      for (const p of peers) burstTimes.get(p.name)!.push(sums.get(p.name)!);
     }
     const burst = new Map<string, number>(peers.map((p) => [p.name, median(burstTimes.get(p.name)!)]));
 

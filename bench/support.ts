@@ -1,7 +1,7 @@
 // What every benchmark measures with: wall time of a step, medians, and the
 // settling that puts both peers in the same state before a timed step.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Milliseconds `fn` took, on the monotonic clock. */
@@ -46,4 +46,27 @@ export async function snapshotsSettled(root: string, timeoutMs = 120_000): Promi
 export function dropCaches(): void {
   execFileSync("sync");
   writeFileSync("/proc/sys/vm/drop_caches", "3\n");
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: fields[3]! + fields[4]!, total: fields.reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Waits until the CPUs were at least `idle` idle over a 250 ms window (at
+ * most `timeoutMs`), so that a timed step does not share the cores with work
+ * the peer before it left going (a daemon still settling its containers).
+ * Returns the milliseconds waited.
+ */
+export function quiet(idle = 0.9, timeoutMs = 15_000): number {
+  const start = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const a = cpuTimes();
+    Atomics.wait(pause, 0, 0, 250);
+    const b = cpuTimes();
+    const share = (b.idle - a.idle) / Math.max(1, b.total - a.total);
+    if (share >= idle || Date.now() - start > timeoutMs) return Date.now() - start;
+  }
 }
