@@ -13,8 +13,10 @@
 // for `run --rm busybox true`, `exec CONTAINER true`, 20 `run -d` in a row to each daemon (the
 // peers' calls interleaved; `--burst-rounds`, default 1: dockerd here stops answering a `run -d`
 // once ~80 containers run), and
-// the resident memory of 100 running containers (wharfd + conmons against
-// dockerd + containerd + shims). It also times the CLI's own start: node
+// the resident memory of `--containers` running containers (wharfd + conmons
+// against dockerd + containerd + shims), then of wharfd with 100 running against
+// dockerd's idle memory plus 100 times its measured cost per container (dockerd
+// here stops answering near 80). It also times the CLI's own start: node
 // alone, `wharf --version`, `wharf run --help`. Runs alternate between the
 // peers so that load on the machine falls on all of them alike.
 //
@@ -223,6 +225,22 @@ async function main(): Promise<void> {
     }
     const burst = new Map<string, number>(peers.map((p) => [p.name, median(burstTimes.get(p.name)!)]));
 
+    // ---- wharfd with FULL running containers (dockerd here stops answering at ~80, so its side is
+    // its idle memory plus FULL times its measured per-container cost: its shims are one per container)
+    const FULL = 100;
+    let full: { wharfKb: number; dockerKb: number; running: number } | undefined;
+    {
+      const w2 = peers.find((x) => x.name === "docker → wharfd")!;
+      const running = call(w2, ["ps", "-q"]).split("\n").filter(Boolean).length;
+      if (running < FULL) {
+        progress(`memory: wharfd with ${FULL} running`);
+        for (let i = running; i < FULL; i++) call(w2, ["run", "-d", "busybox", "sleep", SLEEP]);
+        await new Promise((r) => setTimeout(r, 2000));
+        const md0 = memory.get("docker → dockerd")!;
+        full = { wharfKb: await rssKb(await enginePids("wharf → wharfd")), dockerKb: md0.idleKb + FULL * md0.perContainerKb, running: FULL };
+      }
+    }
+
     // ---- the CLI's own start
     for (const p of peers) progress(`  ${p.name}: ${burst.get(p.name)!.toFixed(0)} ms`);
     progress("start-up");
@@ -249,6 +267,7 @@ async function main(): Promise<void> {
     const md = memory.get("docker → dockerd")!;
     const mw = memory.get("wharf → wharfd")!;
     rows.push([`RSS, ${CONTAINERS} running (engine only)`, `${(md.loadedKb / 1024).toFixed(0)} MB (${(md.perContainerKb / 1024).toFixed(2)} MB each)`, "", `${(mw.loadedKb / 1024).toFixed(0)} MB (${(mw.perContainerKb / 1024).toFixed(2)} MB each)`, "", ...(podman ? [""] : []), "", ratio(mw.loadedKb, md.loadedKb), ""]);
+    if (full) rows.push([`RSS, ${full.running} running (engine only)`, `${(full.dockerKb / 1024).toFixed(0)} MB (from its ${CONTAINERS})`, "", `${(full.wharfKb / 1024).toFixed(0)} MB`, "", ...(podman ? [""] : []), "", ratio(full.wharfKb, full.dockerKb), ""]);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
     console.log(
@@ -262,6 +281,7 @@ async function main(): Promise<void> {
       exec: Object.fromEntries([...execTimes].map(([k, v]) => [k, median(v)])),
       burst: Object.fromEntries(burst),
       memory: Object.fromEntries(memory),
+      memoryFull: full,
       startup: Object.fromEntries(Object.entries(startup).map(([k, v]) => [k, median(v)])),
     };
     await mkdir(join(projectRoot, "bench", "results"), { recursive: true });
