@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "wharf_sys",
-      "sources": ["native/wharf_sys.c"],
+      "sources": ["native/wharf_sys.c", "native/netlink.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     },
     {

@@ -45,6 +45,8 @@
 #include <linux/fs.h>
 #include <limits.h>
 #include "procstat.h"
+#include "netlink.h"
+#include <arpa/inet.h>
 
 #define PATH_BUF 4096
 #define NAME_BUF 256
@@ -949,6 +951,93 @@ static void netns_execute(napi_env env, void *arg) {
 
 static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   return queue_path_job(env, info, "netnsCreate", "wharf:netnsCreate", "netnsCreate(path: string)", netns_execute, 0);
+}
+
+/* netnsWire(path, links, gateway, loopback) → Promise<void>: the namespace
+ * bound at `path` wired over rtnetlink in one job (native/netlink.c): `lo`
+ * up when `loopback`; per link ({ifName, hostIf, bridge, address, prefix,
+ * mac, mtu}) a veth pair whose host end goes to the daemon's namespace, the
+ * address, the link up, then the host end onto its bridge, up; the default
+ * route via `gateway` (null: none). */
+struct wire_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[PATH_BUF];
+  struct wire_spec spec;
+  struct wire_failure failure;
+  char subject[PATH_BUF];
+  struct job_error e;
+};
+
+static void wire_execute(napi_env env, void *arg) {
+  (void)env;
+  struct wire_job *job = arg;
+  if (wire_namespace(job->path, &job->spec, &job->failure) == 0) return;
+  snprintf(job->subject, sizeof job->subject, "%s", job->failure.subject);
+  errno = job->failure.err;
+  job_fail(&job->e, job->failure.step, job->subject);
+}
+
+static void wire_complete(napi_env env, napi_status status, void *arg) {
+  struct wire_job *job = arg;
+  job_settle(env, status, job->deferred, &job->e, "netnsWire", NULL);
+  job_free(env, job->work, NULL, job);
+}
+
+/* A non-empty string property that fits `len` bytes with its NUL. */
+static int get_prop_str(napi_env env, napi_value obj, const char *name, char *buf, size_t len) {
+  napi_value v;
+  char tmp[64];
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || !get_str(env, v, tmp, sizeof tmp, 0, NULL)) return 0;
+  size_t n = strlen(tmp);
+  if (n == 0 || n >= len) return 0;
+  memcpy(buf, tmp, n + 1);
+  return 1;
+}
+
+static int get_prop_u32(napi_env env, napi_value obj, const char *name, uint32_t *out) {
+  napi_value v;
+  return napi_get_named_property(env, obj, name, &v) == napi_ok && napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+static int parse_wire_link(napi_env env, napi_value obj, struct wire_link *l) {
+  char address[INET_ADDRSTRLEN], mac[18];
+  uint32_t prefix = 0, mtu = 0;
+  unsigned int m[6];
+  if (!get_prop_str(env, obj, "ifName", l->ifname, sizeof l->ifname) || !get_prop_str(env, obj, "hostIf", l->hostif, sizeof l->hostif) || !get_prop_str(env, obj, "bridge", l->bridge, sizeof l->bridge)) return 0;
+  if (!get_prop_str(env, obj, "address", address, sizeof address) || inet_pton(AF_INET, address, &l->address) != 1) return 0;
+  if (!get_prop_u32(env, obj, "prefix", &prefix) || prefix > 32 || !get_prop_u32(env, obj, "mtu", &mtu) || mtu < 68 || mtu > 65535) return 0;
+  if (!get_prop_str(env, obj, "mac", mac, sizeof mac) || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) return 0;
+  for (int i = 0; i < 6; i++) l->mac[i] = (uint8_t)m[i];
+  l->prefix = (uint8_t)prefix;
+  l->mtu = mtu;
+  return 1;
+}
+
+static napi_value js_netns_wire(napi_env env, napi_callback_info info) {
+  static const char *usage = "netnsWire(path: string, links: {ifName, hostIf, bridge, address, prefix, mac, mtu}[], gateway: string | null, loopback: boolean)";
+  napi_value argv[4];
+  struct wire_job *job = job_begin(env, info, 4, argv, sizeof *job, usage);
+  if (!job) return NULL;
+  bool is_array = false, loopback = false;
+  uint32_t n = 0;
+  char gateway[INET_ADDRSTRLEN + 1];
+  int no_gateway = 0;
+  int ok = get_str(env, argv[0], job->path, sizeof job->path, 0, NULL) && job->path[0] == '/' && napi_is_array(env, argv[1], &is_array) == napi_ok && is_array && napi_get_array_length(env, argv[1], &n) == napi_ok && n <= WIRE_MAX_LINKS &&
+           get_str(env, argv[2], gateway, sizeof gateway, 1, &no_gateway) && napi_get_value_bool(env, argv[3], &loopback) == napi_ok;
+  for (uint32_t i = 0; ok && i < n; i++) {
+    napi_value item;
+    ok = napi_get_element(env, argv[1], i, &item) == napi_ok && parse_wire_link(env, item, &job->spec.links[i]);
+  }
+  if (ok && !no_gateway) ok = inet_pton(AF_INET, gateway, &job->spec.gateway) == 1;
+  if (!ok) {
+    free(job);
+    return throw_type(env, usage);
+  }
+  job->spec.nlinks = (int)n;
+  job->spec.has_gateway = !no_gateway;
+  job->spec.loopback = loopback;
+  return queue_job(env, "wharf:netnsWire", wire_execute, wire_complete, job, &job->work, &job->deferred);
 }
 
 /* unlinkSynced(path) → Promise<void>: removes the file and fsyncs the
@@ -2297,6 +2386,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
     {"markTopDir", NULL, js_mark_top_dir, NULL, NULL, NULL, napi_enumerable, NULL},
     {"netnsCreate", NULL, js_netns_create, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"netnsWire", NULL, js_netns_wire, NULL, NULL, NULL, napi_enumerable, NULL},
     {"writeFileAtomic", NULL, js_write_file_atomic, NULL, NULL, NULL, napi_enumerable, NULL},
     {"publishBlob", NULL, js_publish_blob, NULL, NULL, NULL, napi_enumerable, NULL},
     {"makeDir", NULL, js_make_dir, NULL, NULL, NULL, napi_enumerable, NULL},

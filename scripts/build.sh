@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 if [ ! -f build/Release/wharf_sys.node ] || [ native/wharf_sys.c -nt build/Release/wharf_sys.node ] ||
   [ ! -f build/Release/wharf-exec ] || [ native/wharf_exec.c -nt build/Release/wharf-exec ] ||
   [ ! -f build/Release/wharf-gate ] || [ native/wharf_gate.c -nt build/Release/wharf-gate ] || [ binding.gyp -nt build/Release/wharf_sys.node ] ||
-  [ native/procstat.h -nt build/Release/wharf_sys.node ] || [ native/procstat.h -nt build/Release/wharf-exec ]; then
+  [ native/procstat.h -nt build/Release/wharf_sys.node ] || [ native/procstat.h -nt build/Release/wharf-exec ] ||
+  [ native/netlink.c -nt build/Release/wharf_sys.node ] || [ native/netlink.h -nt build/Release/wharf_sys.node ]; then
   npm rebuild --loglevel=error >/dev/null
 fi
 rm -rf dist

@@ -5,6 +5,16 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
+export interface NetnsLink {
+  readonly ifName: string;
+  readonly hostIf: string;
+  readonly bridge: string;
+  readonly address: string;
+  readonly prefix: number;
+  readonly mac: string;
+  readonly mtu: number;
+}
+
 export interface Sys {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   /** mount() run with `dir` as working directory, so `data` may use relative paths. */
@@ -29,6 +39,14 @@ export interface Sys {
   markTopDir(path: string): boolean;
   /** On the thread pool: a new, empty network namespace bound at `path` (a file, made when missing; its directory must exist). */
   netnsCreate(path: string): Promise<void>;
+  /**
+   * On the thread pool, in one job over rtnetlink: the namespace bound at
+   * `path` wired. `lo` up when `loopback`; per link a veth pair (`ifName`
+   * inside, `hostIf` sent to the daemon's namespace) with its MAC, MTU and
+   * IPv4 address, up, then `hostIf` onto `bridge`, up; the default route via
+   * `gateway` (null: none). At most 16 links.
+   */
+  netnsWire(path: string, links: readonly NetnsLink[], gateway: string | null, loopback: boolean): Promise<void>;
   /**
    * On the thread pool, in one job: `data` into `tmp` (created, mode `mode`),
    * fsynced with `flags & 1`, renamed over `path`, its directory fsynced with

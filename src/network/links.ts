@@ -1,9 +1,8 @@
-// Links, addresses, routes and namespaces through iproute2, as batches: each
-// step is a list of `ip` commands (data) run by one process. A container's
-// namespace is made by `unshare --net=<file>`, which also runs the batch
-// inside it, so one process creates the namespace, its veth pairs (the host
-// ends are moved straight to the daemon's namespace), addresses and routes;
-// a second puts the host ends on their bridges.
+// Links, addresses, routes and namespaces. A container's namespace is made and
+// wired by native jobs (an empty namespace bound at a file, then its veth
+// pairs, addresses and routes over rtnetlink): no process at a start. The
+// rarer steps (bridges, a link's removal, the host's routes) are `ip`
+// commands, as batches (data) run by one process.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { errnoCode, failureDetail, runProgram, sys, wharfError } from "../internal/index.js";
 
@@ -29,21 +28,20 @@ export interface EndpointPlan {
   readonly mtu: number;
 }
 
-/** Inside the new namespace: loopback up, each veth pair made, the host end sent to `hostPid`'s namespace. */
-export function sandboxBatch(endpoints: readonly EndpointPlan[], gateway: string | undefined, hostPid: number): string[] {
-  const lines = ["link set lo up"];
-  for (const e of endpoints) {
-    lines.push(`link add ${e.ifName} mtu ${e.mtu} address ${e.mac} type veth peer name ${e.hostIf} mtu ${e.mtu} netns ${hostPid}`);
-    lines.push(`addr add ${e.address}/${e.prefix} dev ${e.ifName}`);
-    lines.push(`link set ${e.ifName} up`);
+/**
+ * Wires the namespace bound at `file` in one native job over rtnetlink (no
+ * process): loopback up when `loopback`; per endpoint a veth pair whose host
+ * end goes to the daemon's namespace, its address, the link up, then the host
+ * end onto its bridge, up; the default route via `gateway` when given. A
+ * failure part way leaves what was made inside the namespace (removing the
+ * namespace removes it, host ends too).
+ */
+export async function wireNamespace(file: string, endpoints: readonly EndpointPlan[], gateway: string | undefined, loopback: boolean): Promise<void> {
+  try {
+    await sys().netnsWire(file, endpoints, gateway ?? null, loopback);
+  } catch (e) {
+    throw wharfError("unavailable", `wire network namespace: ${e instanceof Error ? e.message : String(e)}`, e);
   }
-  if (gateway) lines.push(`route add default via ${gateway}`);
-  return lines;
-}
-
-/** In the daemon's namespace: the host ends onto their bridges, up. */
-export function hostBatch(endpoints: readonly EndpointPlan[]): string[] {
-  return endpoints.map((e) => `link set ${e.hostIf} master ${e.bridge} up`);
 }
 
 /** Makes a new, empty network namespace bound at `file` (no process; ~1 ms on the thread pool). */

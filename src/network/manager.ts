@@ -21,7 +21,7 @@ import { unmount } from "../snapshot/index.js";
 import { DnsServer, nameservers } from "./dns.js";
 import { allocateAddress, claimAddress, DEFAULT_POOL, pickSubnet, planAddresses, type AddressPlan, type AddressPool } from "./ipam.js";
 import { contains, formatIpv4, formatSubnet, isIpv4, parseIpv4, parseSubnet, type Ipv4 } from "./ipv4.js";
-import { createNamespace, deleteLink, ensureBridge, hostBatch, hostRoutes, inNamespace, ipBatch, run, sandboxBatch, type EndpointPlan } from "./links.js";
+import { createNamespace, deleteLink, ensureBridge, hostRoutes, inNamespace, run, wireNamespace, type EndpointPlan } from "./links.js";
 import { applyNft, filterChainName, jumpHandles, listForward, renderFilterAccept, renderTable, tableName, type TablePort } from "./nft.js";
 import { portRequests, type PortRequest } from "./ports.js";
 import { openProxy, type PortProxy } from "./proxy.js";
@@ -591,7 +591,7 @@ export class NetworkManager implements ContainerNetwork {
     }
     // Independent steps at once: the rules need only the addresses, the files only the plan.
     const ready = Promise.all([
-      inNamespace(netns, sandboxBatch(plans, gateway, process.pid)).then(() => ipBatch(hostBatch(plans))),
+      wireNamespace(netns, plans, gateway, true),
       this.#writeHosts(c, sandbox),
       this.#writeResolv(c, cfg),
       sandbox.Ports.length > 0 ? this.#applyRules() : undefined,
@@ -751,8 +751,7 @@ export class NetworkManager implements ContainerNetwork {
         const ep: Endpoint = { EndpointID: endpointId, NetworkID: net.Id, IPAddress: formatIpv4(ip), IPPrefixLen: plan.subnet.prefix, Gateway: net.Internal ? "" : formatIpv4(plan.gateway), MacAddress: req.MacAddress || macOf(ip), HostIf: `veth${endpointId.slice(0, 11)}`, IfName: ifName };
         const p: EndpointPlan = { ifName, hostIf: ep.HostIf, bridge: net.Bridge, address: ep.IPAddress, prefix: ep.IPPrefixLen, mac: ep.MacAddress, mtu: this.#mtu };
         const hadGateway = Object.values(live.sandbox.Endpoints).some((e) => e.Gateway);
-        await inNamespace(live.sandbox.Netns, sandboxBatch([p], hadGateway ? undefined : ep.Gateway || undefined, process.pid).slice(1));
-        await ipBatch(hostBatch([p]));
+        await wireNamespace(live.sandbox.Netns, [p], hadGateway ? undefined : ep.Gateway || undefined, false);
         live.sandbox.Endpoints[net.Id] = ep;
         await writeJsonAtomic(join(this.#sandboxDir, `${c.Id}.json`), live.sandbox, SANDBOX_WRITE);
         this.#o.events?.publish("network", "connect", net.Id, { container: c.Id, name: net.Name, type: "bridge" });
