@@ -108,6 +108,8 @@ interface Live {
   restartTimer?: NodeJS.Timeout | undefined;
   rotateTimer?: NodeJS.Timeout | undefined;
   removed?: boolean;
+  /** Made by this daemon and never started since: no earlier run can have left state, mounts or files. */
+  fresh?: boolean;
 }
 
 export class ContainerEngine {
@@ -279,7 +281,7 @@ export class ContainerEngine {
       ]);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
       await writeJsonAtomic(this.paths.record(id), record, { durable: durableRecord(record) });
-      this.#byId.set(id, { record, exitWaiters: [], removedWaiters: [], pendingStdin: [] });
+      this.#byId.set(id, { record, exitWaiters: [], removedWaiters: [], pendingStdin: [], fresh: true });
       this.#event("create", record);
       return { Id: id, Warnings: [] };
     } catch (e) {
@@ -337,16 +339,21 @@ export class ContainerEngine {
     attaching.catch(() => {});
     try {
       // Independent looks and makes, side by side: each is a trip to the thread pool.
-      const [, , , stale, mounted] = await Promise.all([
-        mkdir(rootfs, { recursive: true }),
-        mkdir(bundle, { recursive: true, mode: 0o700 }),
-        mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 }),
-        // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
-        runtime.hasState(id),
-        mountsUsing(rootfs),
-        // What an earlier run left for the monitor and the runtime to write again.
-        ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`, `${bundle}/${GATE_FILE}`].map((f) => unlinkIfPresent(f)),
-      ]);
+      const made = [mkdir(rootfs, { recursive: true }), mkdir(bundle, { recursive: true, mode: 0o700 }), mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 })];
+      // A container this daemon made and has never tried to start has nothing of an earlier run to look for.
+      const fresh = live.fresh === true;
+      live.fresh = false;
+      const [stale, mounted] = fresh
+        ? await Promise.all(made).then(() => [false, []] as const)
+        : await Promise.all([
+            // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
+            runtime.hasState(id),
+            mountsUsing(rootfs),
+            // What an earlier run left for the monitor and the runtime to write again.
+            ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`, `${bundle}/${GATE_FILE}`].map((f) => unlinkIfPresent(f)),
+            ...made,
+          ]).then((r) => [r[0] as boolean, r[1] as Awaited<ReturnType<typeof mountsUsing>>] as const);
+      mark("looked");
       if (stale) await runtime.delete(id, true);
       // The monitor starts now (~5 ms before it runs the runtime) and its
       // runtime waits at the gate until the rootfs and the spec are ready.
