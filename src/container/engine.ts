@@ -339,20 +339,19 @@ export class ContainerEngine {
     attaching.catch(() => {});
     try {
       // Independent looks and makes, side by side: each is a trip to the thread pool.
-      const made = [mkdir(rootfs, { recursive: true }), mkdir(bundle, { recursive: true, mode: 0o700 }), mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 })];
       // A container this daemon made and has never tried to start has nothing of an earlier run to look for.
       const fresh = live.fresh === true;
       live.fresh = false;
-      const [stale, mounted] = fresh
-        ? await Promise.all(made).then(() => [false, []] as const)
-        : await Promise.all([
-            // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
-            runtime.hasState(id),
-            mountsUsing(rootfs),
-            // What an earlier run left for the monitor and the runtime to write again.
-            ...[this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`, `${bundle}/${GATE_FILE}`].map((f) => unlinkIfPresent(f)),
-            ...made,
-          ]).then((r) => [r[0] as boolean, r[1] as Awaited<ReturnType<typeof mountsUsing>>] as const);
+      const [stale, mounted] = await Promise.all([
+        // State left by an earlier run of this container; a fresh one has none, and runc costs ~10 ms to say so.
+        fresh ? false : runtime.hasState(id),
+        fresh ? [] : mountsUsing(rootfs),
+        mkdir(rootfs, { recursive: true }),
+        mkdir(bundle, { recursive: true, mode: 0o700 }),
+        mkdir(this.paths.exitDir, { recursive: true, mode: 0o700 }),
+        // What an earlier run left for the monitor and the runtime to write again.
+        ...(fresh ? [] : [this.paths.exitFile(id), `${this.paths.persist(id)}/exit`, `${this.paths.persist(id)}/oom`, `${bundle}/conmon.pid`, `${bundle}/pidfile`, `${bundle}/${SECCOMP_FILE}`, `${bundle}/${GATE_FILE}`].map((f) => unlinkIfPresent(f))),
+      ]);
       mark("looked");
       if (stale) await runtime.delete(id, true);
       // The monitor starts now (~5 ms before it runs the runtime) and its

@@ -4,7 +4,7 @@
 // rarer steps (bridges, a link's removal, the host's routes) are `ip`
 // commands, as batches (data) run by one process.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { errnoCode, failureDetail, runProgram, sys, wharfError } from "../internal/index.js";
+import { errnoCode, failureDetail, runProgram, sys, wharfError, type NetnsLink } from "../internal/index.js";
 
 export async function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
   const what = `${cmd} ${args.slice(0, 3).join(" ")}`;
@@ -18,15 +18,8 @@ export async function run(cmd: string, args: readonly string[], input?: string):
   return r.stdout.toString("utf8");
 }
 
-export interface EndpointPlan {
-  readonly ifName: string;
-  readonly hostIf: string;
-  readonly bridge: string;
-  readonly address: string;
-  readonly prefix: number;
-  readonly mac: string;
-  readonly mtu: number;
-}
+/** One endpoint of a container: its veth pair, on which bridge, with which MAC, MTU and IPv4 address. */
+export type EndpointPlan = NetnsLink;
 
 /**
  * Wires the namespace bound at `file` in one native job over rtnetlink (no
