@@ -17,6 +17,7 @@ declare -A NEED=(
   [ip]=iproute2
   [make]=make
   [g++]=g++
+  [cc]=gcc
   [python3]=python3
   [zstd]=zstd
   [nft]=nftables
