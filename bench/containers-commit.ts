@@ -2,7 +2,9 @@
 // wharfd against a reference dockerd on this machine, side by side in one
 // run, both driven by the same docker CLI, with busybox imported into both.
 // Each run makes a fresh container on each daemon (untimed), then times the
-// commit alone; the order alternates run by run so drift weighs on both.
+// commit alone, once wharfd's deletions are done and dirty data is written
+// back (the files stay cached, as after a container wrote them); the order
+// alternates run by run so drift weighs on both.
 //
 // Prints the medians and the ratio; writes bench/results/containers-commit-<time>.json.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -11,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot, startDockerd, startWharfd, unmountBelow, type Daemon } from "../test/support/daemons.js";
-import { timed, median } from "./support.js";
+import { median, snapshotsSettled, timed } from "./support.js";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, files: { type: "string", default: "5000" } } });
 const RUNS = Number(values.runs);
@@ -43,7 +45,13 @@ try {
   for (let run = 0; run < RUNS; run++) {
     const order: ["wharf" | "docker", Daemon][] = run % 2 === 0 ? [["wharf", wharf], ["docker", dockerd]] : [["docker", dockerd], ["wharf", wharf]];
     for (const [, d] of order) prepare(d, `c${run}`);
-    for (const [who, d] of order) times[who].push(timed(() => docker(d, ["commit", `c${run}`, `committed:${run}`])));
+    for (const [who, d] of order) {
+      // Each commit starts from the same state: nothing of the peer's work still being deleted or
+      // written back. The files stay cached, as they are for a commit right after a container wrote them.
+      await snapshotsSettled(wharf.root);
+      execFileSync("sync");
+      times[who].push(timed(() => docker(d, ["commit", `c${run}`, `committed:${run}`])));
+    }
     // The committed image runs on both: the benchmark measures real commits.
     for (const [, d] of order) {
       const n = docker(d, ["run", "--rm", `committed:${run}`, "sh", "-c", "find /data -type f | wc -l"]).trim();
