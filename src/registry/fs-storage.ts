@@ -9,13 +9,15 @@
 // `_` folders can never collide with a nested repository. Every path is built
 // from a parsed RepositoryName, Tag or Digest. Records are written atomically;
 // this process is their only writer, so they are cached in memory once read.
-import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, readdir, readFile, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { openLocalStore } from "../content/index.js";
 import { digestAlgorithm, digestHex, isDigest, parseDigest, type Digest } from "../oci/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
 import { isRepositoryName, isTag, type RepositoryName, type Tag } from "./names.js";
 import type { ManifestRecord, RegistryStorage, RepositoryIndex } from "./storage.js";
+
+const NO_BYTES = new Uint8Array(0);
 
 const TAGS = "_tags";
 const MANIFESTS = "_manifests";
@@ -252,8 +254,12 @@ export class FsRepositoryIndex implements RepositoryIndex {
     if (await this.hasBlob(repo, digest)) return;
     const path = this.#linkPath(repo, digest);
     try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, "", { flag: "a" });
+      // One job on the thread pool (an open, a write and a close were three, and the
+      // folder's mkdir two more); the folder is made at the repository's first link.
+      await writeFileAtomic(path, NO_BYTES, { durable: false }).catch(async (e: unknown) => {
+        if (errnoCode(e) !== "ENOENT") throw e;
+        await writeFileAtomic(path, NO_BYTES, { durable: false, mkdir: true });
+      });
     } catch (e) {
       throw asWharfError(e, `link blob ${repo}@${digest}`);
     }
