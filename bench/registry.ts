@@ -295,8 +295,15 @@ async function manifestLatency(server: Server, clients: number, total: number): 
 async function main(): Promise<void> {
   const shared = randomBytes(BIG);
   const tools = await mkdtemp(join(tmpdir(), "wharf-bench-client-"));
-  const splice = spliceClient(buildSpliceClient(tools));
-  const servers = [await startWharf(), await startDistribution()];
+  let splice: PullCommand;
+  let servers: Server[];
+  try {
+    splice = spliceClient(buildSpliceClient(tools));
+    servers = [await startWharf(), await startDistribution()];
+  } catch (e) {
+    await rm(tools, { recursive: true, force: true });
+    throw e;
+  }
   const results: Record<string, Record<string, number[]>> = { wharf: {}, distribution: {} };
   const add = (server: string, key: string, v: number) => ((results[server]![key] ??= []).push(v));
   try {
