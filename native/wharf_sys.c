@@ -965,7 +965,6 @@ struct wire_job {
   char path[PATH_BUF];
   struct wire_spec spec;
   struct wire_failure failure;
-  char subject[PATH_BUF];
   struct job_error e;
 };
 
@@ -973,9 +972,8 @@ static void wire_execute(napi_env env, void *arg) {
   (void)env;
   struct wire_job *job = arg;
   if (wire_namespace(job->path, &job->spec, &job->failure) == 0) return;
-  snprintf(job->subject, sizeof job->subject, "%s", job->failure.subject);
   errno = job->failure.err;
-  job_fail(&job->e, job->failure.step, job->subject);
+  job_fail(&job->e, job->failure.step, job->failure.subject);
 }
 
 static void wire_complete(napi_env env, napi_status status, void *arg) {

@@ -25,17 +25,16 @@ export class Liveness {
   async use<T>(digests: Iterable<Digest>, fn: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(digests)].sort();
     const held: Disposable[] = [];
-    const marked: Digest[] = [];
     try {
       for (const d of sorted) {
         held.push(await this.#locks.acquire(d));
         this.#held.set(d, (this.#held.get(d) ?? 0) + 1);
-        marked.push(d);
         this.#used?.add(d);
       }
       return await fn();
     } finally {
-      for (const d of marked) {
+      // The digests whose locks were taken: the first held.length of them.
+      for (const d of sorted.slice(0, held.length)) {
         const n = this.#held.get(d)! - 1;
         if (n === 0) this.#held.delete(d);
         else this.#held.set(d, n);
