@@ -1162,7 +1162,9 @@ static napi_value js_make_dir(napi_env env, napi_callback_info info) {
  * is fsynced. Then the ingest goes: its record, the data when it was not
  * published, and dir itself (`clean` false when dir held anything else).
  * size and mtimeMs are target's. fd stays open: the caller closes it. A
- * failure before the rename leaves the data where it was, writable again. */
+ * failure before the rename leaves the data where it was, writable again.
+ * With data, record and dir all "", fd is an unnamed file (O_TMPFILE): it is
+ * linked to target (never over anything) and there is no ingest to remove. */
 struct publish_job {
   napi_async_work work;
   napi_deferred deferred;
@@ -1179,8 +1181,15 @@ struct publish_job {
 
 /* Moves data to target, never over anything; 1 when moved, 0 when target exists. */
 static int publish_move(struct publish_job *job) {
+  char self[32];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", job->fd);
   for (int attempt = 0; attempt < 2; attempt++) {
-    if (renameat2(AT_FDCWD, job->data, AT_FDCWD, job->target, RENAME_NOREPLACE) == 0) return 1;
+    if (job->data[0] == '\0') {
+      /* Through /proc, which needs no CAP_DAC_READ_SEARCH as AT_EMPTY_PATH does. */
+      if (linkat(AT_FDCWD, self, AT_FDCWD, job->target, AT_SYMLINK_FOLLOW) == 0) return 1;
+      if (errno == EEXIST) return 0;
+      if (errno != ENOENT || attempt > 0) return job_fail(&job->e, "linkat", job->target);
+    } else if (renameat2(AT_FDCWD, job->data, AT_FDCWD, job->target, RENAME_NOREPLACE) == 0) return 1;
     if (errno == EEXIST) return 0;
     if (errno == ENOENT && attempt == 0) {
       char dir[PATH_BUF];
@@ -1219,7 +1228,8 @@ static void publish_execute(napi_env env, void *arg) {
     job->published = moved;
     if (moved && fsync_parent(job->target, &job->e) != 0) return;
   }
-  job->clean = (unlink(job->record) == 0 || errno == ENOENT) && (job->published || unlink(job->data) == 0 || errno == ENOENT) && rmdir(job->dir) == 0;
+  if (job->data[0] == '\0') job->clean = 1;
+  else job->clean = (unlink(job->record) == 0 || errno == ENOENT) && (job->published || unlink(job->data) == 0 || errno == ENOENT) && rmdir(job->dir) == 0;
   if (stat(job->target, &job->st) != 0) job_fail(&job->e, "stat", job->target);
 }
 

@@ -78,12 +78,22 @@ export interface Writer {
   abort(): Promise<void>;
 }
 
+export interface WriterOptions {
+  /**
+   * false: a write that finishes in one go, never resumed. Its bytes are not
+   * kept by name before the commit (nothing to clean up after a crash, and
+   * less for the disk to do); a close discards them, and it is not among
+   * `ingests()`. Default true.
+   */
+  readonly resumable?: boolean;
+}
+
 export interface Ingester {
   /**
    * Opens the ingest `ref`, creating it or resuming it where it stopped.
    * A second open of a ref that is held waits until the holder releases it.
    */
-  writer(ref: string, expected?: Expected): Promise<Writer>;
+  writer(ref: string, expected?: Expected, options?: WriterOptions): Promise<Writer>;
 }
 
 export interface IngestStatus {

@@ -1,7 +1,8 @@
-// content/ingest: one resumable write in the local store — its on-disk record,
-// opening or resuming it (rebuilding the hash from the bytes already there),
-// and the Writer that appends, verifies and publishes it as a blob.
-import { createReadStream } from "node:fs";
+// content/ingest: one write in the local store — a resumable ingest's on-disk
+// record, opening or resuming it (rebuilding the hash from the bytes already
+// there), a transient one in an unnamed file, and the Writer that appends,
+// verifies and publishes either as a blob.
+import { constants, createReadStream } from "node:fs";
 import { open, readFile, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -160,8 +161,32 @@ export async function openIngest(o: OpenIngest): Promise<LocalWriter> {
   }
 }
 
+/** Linux's O_TMPFILE (its value holds O_DIRECTORY): an unnamed file in a directory. */
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+
+/**
+ * Opens a writer that cannot be resumed (the caller holds the ref's lock):
+ * its bytes go to an unnamed file in the ingest root, which the commit links
+ * into place. Nothing is on disk by name until then, so there is no record
+ * to write or remove and nothing is left behind if the process dies; a close
+ * discards the bytes. undefined where the file system has no unnamed files.
+ */
+export async function openTransient(o: OpenIngest): Promise<LocalWriter | undefined> {
+  const algorithm: DigestAlgorithm = o.expected.digest ? digestAlgorithm(o.expected.digest) : "sha256";
+  let fh: FileHandle;
+  try {
+    fh = await open(ingestRoot(o.root), O_TMPFILE | constants.O_RDWR | constants.O_APPEND, 0o644);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === "EOPNOTSUPP" || code === "EISDIR" || code === "EINVAL") return undefined;
+    throw e;
+  }
+  return new LocalWriter({ ...o, dir: undefined, fh, digester: new WriteHash(algorithm) });
+}
+
 interface WriterState extends OpenIngest {
-  readonly dir: string;
+  /** The ingest's directory; undefined for a transient writer (an unnamed file, see openTransient). */
+  readonly dir: string | undefined;
   readonly fh: FileHandle;
   readonly digester: WriteHash;
 }
@@ -258,7 +283,8 @@ export class LocalWriter implements Writer {
         throw wharfError("data-corrupt", `${action}: size is ${this.#offset} bytes, expected ${size}`);
       }
     }
-    const dataPath = join(this.#s.dir, DATA_FILE);
+    const dir = this.#s.dir;
+    const dataPath = dir === undefined ? `/proc/self/fd/${this.#s.fh.fd}` : join(dir, DATA_FILE);
     try {
       const own = this.#s.digester.digest();
       for (const want of digests) {
@@ -270,20 +296,21 @@ export class LocalWriter implements Writer {
       }
       const digest = checkDigest(digests[0] ?? own, action);
       // Read-only, synced, renamed into place, the directory synced, the ingest removed: one job.
-      const done = await sys().publishBlob(this.#s.fh.fd, dataPath, blobPath(this.#s.root, digest), join(this.#s.dir, RECORD_FILE), this.#s.dir);
+      const target = blobPath(this.#s.root, digest);
+      const done = dir === undefined ? await sys().publishBlob(this.#s.fh.fd, "", target, "", "") : await sys().publishBlob(this.#s.fh.fd, dataPath, target, join(dir, RECORD_FILE), dir);
       await this.#s.fh.close();
-      if (!done.clean) await rm(this.#s.dir, { recursive: true, force: true });
+      if (!done.clean && dir !== undefined) await rm(dir, { recursive: true, force: true });
       this.#phase = "committed";
       this.#s.release();
       return { digest, size: done.size, createdAt: new Date(done.mtimeMs) };
     } catch (e) {
-      // Anything but a mismatch keeps the ingest for a later resume.
+      // Anything but a mismatch keeps the ingest for a later resume (a transient one goes with its file).
       await this.#end("closed");
       throw asWharfError(e, action);
     }
   }
 
-  /** Ends the writer; the ingest stays on disk. No-op when already ended. */
+  /** Ends the writer; the ingest stays on disk (a transient one's bytes go with its file). No-op when already ended. */
   async #end(phase: "closed" | "discarded"): Promise<void> {
     if (this.#phase !== "open") return;
     this.#phase = phase;
@@ -302,7 +329,7 @@ export class LocalWriter implements Writer {
     this.#phase = "discarded";
     try {
       await this.#s.fh.close().catch(() => {});
-      await rm(this.#s.dir, { recursive: true, force: true });
+      if (this.#s.dir !== undefined) await rm(this.#s.dir, { recursive: true, force: true });
     } finally {
       this.#s.release();
     }

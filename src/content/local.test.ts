@@ -154,4 +154,63 @@ describe("LocalStore on disk", () => {
     await w.abort();
     assert.deepEqual(await readdir(join(root, "blobs", "sha256")), []);
   });
+
+  it("keeps a transient write nowhere by name until its commit links it into place", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    const body = "one go";
+    const w = await store.writer("once", { digest: digestOf(body) }, { resumable: false });
+    await w.write(Buffer.from("one "));
+    await w.write([Buffer.from("g"), Buffer.from("o")]);
+    assert.equal(w.offset, 6);
+    assert.deepEqual(await readdir(join(root, "ingest")), [], "no ingest dir, record or data file");
+    assert.deepEqual(await store.ingests(), []);
+    const { digest, size } = await w.commit();
+    assert.equal(digest, digestOf(body));
+    assert.equal(size, 6);
+    const st = await stat(join(root, "blobs", "sha256", digestHex(digest)));
+    assert.equal(st.mode & 0o777, 0o444);
+    assert.equal(st.nlink, 1);
+    assert.deepEqual(await readdir(join(root, "ingest")), []);
+    // The same bytes again: the stored blob stays as it was.
+    const again = await store.writer("once-more", undefined, { resumable: false });
+    await again.write(Buffer.from(body));
+    assert.equal((await again.commit()).digest, digest);
+    assert.equal((await stat(join(root, "blobs", "sha256", digestHex(digest)))).ino, st.ino);
+  });
+
+  it("leaves nothing of a transient write that fails its digest, is aborted or closed", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    const wrong = await store.writer("wrong", { digest: digestOf("expected") }, { resumable: false });
+    await wrong.write(Buffer.from("received"));
+    await assert.rejects(wrong.commit(), (e: unknown) => isKind(e, "data-corrupt"));
+    assert.equal(await store.has(digestOf("received")), false);
+    assert.equal(await store.has(digestOf("expected")), false);
+    for (const end of ["abort", "close"] as const) {
+      const w = await store.writer(end, undefined, { resumable: false });
+      await w.write(Buffer.from(`bytes to ${end}`));
+      await w[end]();
+      // The ref is free again, and nothing of the transient bytes is resumed.
+      const next = await store.writer(end);
+      assert.equal(next.offset, 0);
+      await next.abort();
+    }
+    assert.deepEqual(await readdir(join(root, "ingest")), []);
+    assert.deepEqual(await readdir(join(root, "blobs", "sha256")), []);
+  });
+
+  it("checks a transient write against a digest of another algorithm by reading its unnamed file", async (t) => {
+    const root = await tempRoot();
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const store = await openLocalStore(root);
+    const body = "hashed twice";
+    const w = await store.writer("sha512", undefined, { resumable: false });
+    await w.write(Buffer.from(body));
+    const { digest } = await w.commit({ digest: digestOf(body, "sha512") });
+    assert.equal(digest, digestOf(body, "sha512"));
+    assert.equal((await stat(join(root, "blobs", "sha512", digestHex(digest)))).size, body.length);
+  });
 });

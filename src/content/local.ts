@@ -6,9 +6,9 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isDigest, type Digest } from "../oci/index.js";
 import { KeyedMutex, asWharfError, errnoCode, nullLogger, sys, wharfError, type Logger } from "../internal/index.js";
-import type { BlobInfo, Expected, FileProvider, IngestStatus, ReaderOptions, Store, Writer } from "./content.js";
+import type { BlobInfo, Expected, FileProvider, IngestStatus, ReaderOptions, Store, Writer, WriterOptions } from "./content.js";
 import { DATA_FILE, blobPath, blobsDir, checkDigest, checkExpected, checkRef, checkSize, ingestDir, ingestRoot } from "./layout.js";
-import { openIngest, readRecord } from "./ingest.js";
+import { openIngest, openTransient, readRecord } from "./ingest.js";
 
 const ALGORITHMS = ["sha256", "sha512"] as const;
 
@@ -136,7 +136,7 @@ export class LocalStore implements Store, FileProvider {
 
   // ---- Ingester ----------------------------------------------------------
 
-  async writer(ref: string, expected?: Expected): Promise<Writer> {
+  async writer(ref: string, expected?: Expected, options: WriterOptions = {}): Promise<Writer> {
     const action = `open ingest ${JSON.stringify(ref)}`;
     checkRef(ref, action);
     const want = checkExpected(expected, action);
@@ -149,17 +149,18 @@ export class LocalStore implements Store, FileProvider {
       this.#held.delete(ref);
       lock[Symbol.dispose]();
     };
+    const o = {
+      root: this.root,
+      ref,
+      expected: want,
+      logger: this.#logger,
+      release,
+      abortLater: async (r: string) => {
+        await this.#locks.run(r, () => this.#removeIngest(r));
+      },
+    };
     try {
-      return await openIngest({
-        root: this.root,
-        ref,
-        expected: want,
-        logger: this.#logger,
-        release,
-        abortLater: async (r) => {
-          await this.#locks.run(r, () => this.#removeIngest(r));
-        },
-      });
+      return (options.resumable === false ? await openTransient(o) : undefined) ?? (await openIngest(o));
     } catch (e) {
       release();
       throw asWharfError(e, action);

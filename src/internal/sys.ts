@@ -88,7 +88,8 @@ export interface Sys {
    * made when missing) and `target`'s directory fsynced. Then `record`,
    * `data` when it was not published, and `dir` are removed (`clean` false
    * when `dir` held more). `fd` stays open. A failure before the rename
-   * leaves `data` in place and writable.
+   * leaves `data` in place and writable. With `data`, `record` and `dir` all
+   * "", `fd` is an unnamed file (O_TMPFILE), linked to `target` instead.
    */
   publishBlob(fd: number, data: string, target: string, record: string, dir: string): Promise<{ published: boolean; clean: boolean; size: number; mtimeMs: number }>;
   /**

@@ -170,7 +170,7 @@ export class Registry {
 
   /** A monolithic upload (POST with `digest`): the body is the whole blob. */
   async putBlob(repo: RepositoryName, digest: Digest, body: Readable, length: number | undefined): Promise<BlobInfo> {
-    const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length });
+    const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length }, { resumable: false });
     try {
       await pump(writer, body as AsyncIterable<Uint8Array>);
     } catch (e) {

@@ -1,11 +1,15 @@
 // registry/uploads: blob upload sessions.
 //
-// A session is an ingest in the content store whose ref names it
-// (`registry-upload:<uuid>:<repository>`), so a session survives a restart
-// and any process that sees the store can resume it. While a session is in
-// use its Writer stays open (the ingest keeps its running hash, so a chunked
-// upload is hashed once); requests on one session run one after another.
-// Sessions are bounded per client and in total, and expire when idle.
+// A session that holds bytes is an ingest in the content store whose ref
+// names it (`registry-upload:<uuid>:<repository>`), so it survives a restart
+// and any process that sees the store can resume it. A session is only in
+// memory until its first chunk: the common upload, a POST and then one PUT
+// with the whole blob, writes nothing but the blob itself (an unnamed file
+// linked into place), and a session a restart loses had nothing to resume.
+// While a session is in use its Writer stays open (the ingest keeps its
+// running hash, so a chunked upload is hashed once); requests on one session
+// run one after another. Sessions are bounded per client and in total, and
+// expire when idle.
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { BlobInfo, Store, Writer } from "../content/index.js";
@@ -35,6 +39,8 @@ interface Session {
   readonly client: string;
   readonly startedAt: Date;
   writer: Writer | undefined;
+  /** Whether the session is an ingest in the store (it has had a chunk, or a previous run left it). */
+  stored: boolean;
   offset: number;
   lastActive: number;
   /** Requests on this session, in order. */
@@ -93,6 +99,7 @@ export class UploadSessions {
         client: "",
         startedAt: ingest.startedAt,
         writer: undefined,
+        stored: true,
         offset: ingest.offset,
         lastActive: ingest.updatedAt.getTime(),
         tail: Promise.resolve(),
@@ -115,14 +122,7 @@ export class UploadSessions {
     if (mine >= this.#limits.perClient) throw registryError("TOOMANYREQUESTS", `start blob upload: ${mine} upload sessions are open for this client, the limit is ${this.#limits.perClient}`);
     const id = randomUUID();
     const ref = refOf(id, repo);
-    const session: Session = { id, repo, ref, client, startedAt: new Date(), writer: undefined, offset: 0, lastActive: Date.now(), tail: Promise.resolve(), done: false };
-    this.#sessions.set(id, session);
-    try {
-      session.writer = await this.#blobs.writer(ref);
-    } catch (e) {
-      this.#sessions.delete(id);
-      throw e;
-    }
+    this.#sessions.set(id, { id, repo, ref, client, startedAt: new Date(), writer: undefined, stored: false, offset: 0, lastActive: Date.now(), tail: Promise.resolve(), done: false });
     return { id, repo, offset: 0 };
   }
 
@@ -133,15 +133,13 @@ export class UploadSessions {
   }
 
   /** Runs `fn` on the session after the requests before it, keeping it alive. */
-  async #run<T>(repo: RepositoryName, id: string, fn: (s: Session, writer: Writer) => Promise<T>): Promise<T> {
+  async #run<T>(repo: RepositoryName, id: string, fn: (s: Session) => Promise<T>): Promise<T> {
     const s = this.#get(repo, id);
     const run = s.tail.then(async () => {
       if (s.done) throw unknownUpload(id);
       s.lastActive = Date.now();
-      s.writer ??= await this.#blobs.writer(s.ref);
-      s.offset = s.writer.offset;
       try {
-        return await fn(s, s.writer);
+        return await fn(s);
       } finally {
         s.lastActive = Date.now();
       }
@@ -163,13 +161,15 @@ export class UploadSessions {
    * the running hash, so it ends the session (SIZE_INVALID).
    */
   async append(repo: RepositoryName, id: string, body: Readable, options: { range?: { start: number; end: number }; length?: number } = {}): Promise<UploadStatus> {
-    return this.#run(repo, id, async (s, writer) => {
+    return this.#run(repo, id, async (s) => {
       const { range, length } = options;
       if (range) {
         if (range.start !== s.offset) throw registryError("RANGE_INVALID", `upload chunk: it starts at ${range.start}, the upload stands at ${s.offset}`, { detail: { offset: s.offset } });
         if (length !== undefined && range.end - range.start + 1 !== length) throw registryError("SIZE_INVALID", `upload chunk: Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes, Content-Length is ${length}`);
       }
       const expected = range ? range.end - range.start + 1 : length;
+      // The session becomes an ingest in the store at its first chunk.
+      const writer = await this.#writer(s);
       let n: number;
       try {
         n = await pump(writer, body as AsyncIterable<Uint8Array>);
@@ -199,8 +199,10 @@ export class UploadSessions {
     /** Wraps the commit (the registry holds the digest's liveness lock around it). */
     around: (commit: () => Promise<BlobInfo>) => Promise<BlobInfo> = (commit) => commit(),
   ): Promise<BlobInfo> {
-    return this.#run(repo, id, async (s, writer) => {
+    return this.#run(repo, id, async (s) => {
       if (options.range && options.range.start !== s.offset) throw registryError("RANGE_INVALID", `finish upload: the chunk starts at ${options.range.start}, the upload stands at ${s.offset}`);
+      // A session with no bytes yet ends in this request: its blob needs no resumable ingest.
+      const writer = await this.#writer(s, s.stored ? undefined : digest);
       if (body) {
         const expected = options.range ? options.range.end - options.range.start + 1 : options.length;
         let n: number;
@@ -232,13 +234,27 @@ export class UploadSessions {
     await this.#run(repo, id, async (s) => this.#drop(s));
   }
 
+  /**
+   * The session's open writer, opened when it has none: the ingest in the
+   * store, or (`oneShot`: the digest of a session with no bytes that ends
+   * now) a transient write that is never resumed.
+   */
+  async #writer(s: Session, oneShot?: Digest): Promise<Writer> {
+    if (!s.writer) {
+      s.writer = oneShot ? await this.#blobs.writer(s.ref, { digest: oneShot }, { resumable: false }) : await this.#blobs.writer(s.ref);
+      s.stored ||= !oneShot;
+      s.offset = s.writer.offset;
+    }
+    return s.writer;
+  }
+
   async #drop(s: Session): Promise<void> {
     s.done = true;
     this.#sessions.delete(s.id);
     const writer = s.writer;
     s.writer = undefined;
     if (writer) await writer.abort().catch(() => {});
-    else await this.#blobs.abortIngest(s.ref).catch(() => {});
+    else if (s.stored) await this.#blobs.abortIngest(s.ref).catch(() => {});
   }
 
   /** Discards sessions idle longer than the limit, and stray upload ingests as old. */
