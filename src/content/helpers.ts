@@ -3,7 +3,7 @@
 import { addAbortSignal, Readable } from "node:stream";
 import type { Digest } from "../oci/index.js";
 import { asWharfError, wharfError } from "../internal/index.js";
-import type { BlobInfo, Expected, Ingester, Provider, Writer } from "./content.js";
+import type { BlobInfo, Expected, Ingester, Provider, Writer, WriterOptions } from "./content.js";
 
 function cancelled(ref: string, signal: AbortSignal): never {
   throw wharfError("cancelled", `write blob ${JSON.stringify(ref)}: cancelled`, signal.reason);
@@ -20,7 +20,8 @@ function toBytes(chunk: unknown): Uint8Array {
  * `expected`. When the ingest already holds bytes and the digest is known,
  * the same-length prefix of the source is skipped (the digest check catches a
  * source that differs); without a digest nothing would catch it, so the
- * ingest starts over. A cancelled or failed write keeps the ingest for a resume.
+ * ingest starts over. A cancelled or failed write keeps the ingest for a resume
+ * (with `options.resumable` false nothing is kept).
  */
 export async function writeBlob(
   ingester: Ingester,
@@ -28,14 +29,15 @@ export async function writeBlob(
   source: AsyncIterable<Uint8Array> | Readable,
   expected?: Expected,
   signal?: AbortSignal,
+  options?: WriterOptions,
 ): Promise<BlobInfo> {
   if (signal?.aborted) cancelled(ref, signal);
-  let writer: Writer = await ingester.writer(ref, expected);
+  let writer: Writer = await ingester.writer(ref, expected, options);
   try {
     let skip = writer.offset;
     if (skip > 0 && expected?.digest === undefined) {
       await writer.abort();
-      writer = await ingester.writer(ref, expected);
+      writer = await ingester.writer(ref, expected, options);
       skip = 0;
     }
     const input = signal && source instanceof Readable ? addAbortSignal(signal, source) : source;

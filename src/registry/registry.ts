@@ -8,7 +8,7 @@
 // (MANIFEST_BLOB_UNKNOWN), except for non-distributable layers (with `urls`)
 // and descriptors whose bytes travel inline (`data`).
 import { Readable } from "node:stream";
-import { writeBlob, type BlobInfo } from "../content/index.js";
+import { writeBlob, type BlobInfo, type WriterOptions } from "../content/index.js";
 import { Digester, DocumentError, digestAlgorithm, isIndexType, isManifestType, parseDocument, type Descriptor, type Digest, type ParsedDocument } from "../oci/index.js";
 import { isKind, nullLogger, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
@@ -18,6 +18,9 @@ import type { ManifestRecord, RegistryStorage } from "./storage.js";
 import { DEFAULT_UPLOAD_LIMITS, oneShotRef, UploadSessions, type UploadLimits, type UploadStatus } from "./uploads.js";
 import { compareNames } from "./fs-storage.js";
 import { pump } from "./pump.js";
+
+/** Blobs written whole in one request: never resumed, so nothing of them is kept by name before the commit. */
+const ONE_GO: WriterOptions = { resumable: false };
 
 export interface RegistryLimits {
   /** The largest manifest accepted (413 above it). */
@@ -170,7 +173,7 @@ export class Registry {
 
   /** A monolithic upload (POST with `digest`): the body is the whole blob. */
   async putBlob(repo: RepositoryName, digest: Digest, body: Readable, length: number | undefined): Promise<BlobInfo> {
-    const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length }, { resumable: false });
+    const writer = await this.storage.blobs.writer(oneShotRef(repo), length === undefined ? { digest } : { digest, size: length }, ONE_GO);
     try {
       await pump(writer, body as AsyncIterable<Uint8Array>);
     } catch (e) {
@@ -317,9 +320,9 @@ export class Registry {
         throw registryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing.length === 1 ? `${first}, which is` : `${missing.length} blobs or manifests (first ${first}), which are`} unknown to the registry`, { detail: missing.length === 1 ? missing[0] : missing });
       }
       for (const { desc, bytes: data } of inline) {
-        if (!(await this.storage.blobs.has(desc.digest))) await writeBlob(this.storage.blobs, oneShotRef(repo), Readable.from([data]), { digest: desc.digest, size: desc.size });
+        if (!(await this.storage.blobs.has(desc.digest))) await writeBlob(this.storage.blobs, oneShotRef(repo), Readable.from([data]), { digest: desc.digest, size: desc.size }, undefined, ONE_GO);
       }
-      if (!(await this.storage.blobs.has(digest))) await writeBlob(this.storage.blobs, oneShotRef(repo), Readable.from([bytes]), { digest, size: bytes.length });
+      if (!(await this.storage.blobs.has(digest))) await writeBlob(this.storage.blobs, oneShotRef(repo), Readable.from([bytes]), { digest, size: bytes.length }, undefined, ONE_GO);
       for (const d of record.blobs) await repos.linkBlob(repo, d);
       await repos.putManifest(repo, record);
       if (ref.kind === "tag") await repos.setTag(repo, ref.tag, digest);
