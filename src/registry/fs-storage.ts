@@ -3,25 +3,26 @@
 //   <root>/content/                         the content store (blobs and manifests, once each)
 //   <root>/repositories/<name>/_tags/<tag>                 the manifest digest the tag names
 //   <root>/repositories/<name>/_manifests/<alg>/<hex>      the manifest's ManifestRecord (JSON)
-//   <root>/repositories/<name>/_layers/<alg>/<hex>         empty: the blob is linked into the repository
+//   <root>/repositories/<name>/_layers/<alg>/<hex>         the blob is linked into the repository
+//   <root>/repositories/_link[.<n>]                        the one empty file every _layers entry is a hard link of
 //
 // A name component never starts with '_' (by the spec's grammar), so the
 // `_` folders can never collide with a nested repository. Every path is built
 // from a parsed RepositoryName, Tag or Digest. Records are written atomically;
 // this process is their only writer, so they are cached in memory once read.
-import { mkdir, readdir, readFile, rm, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { openLocalStore } from "../content/index.js";
 import { digestAlgorithm, digestHex, isDigest, parseDigest, type Digest } from "../oci/index.js";
 import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
 import { isRepositoryName, isTag, type RepositoryName, type Tag } from "./names.js";
 import type { ManifestRecord, RegistryStorage, RepositoryIndex } from "./storage.js";
 
-const NO_BYTES = new Uint8Array(0);
-
 const TAGS = "_tags";
 const MANIFESTS = "_manifests";
 const LAYERS = "_layers";
+/** The empty file _layers entries are hard links of; `_link.<n>` once one has as many links as the file system allows. */
+const ANCHOR = "_link";
 const READ_BUFFER = 128 * 1024;
 
 function missing(e: unknown): boolean {
@@ -68,6 +69,8 @@ export class FsRepositoryIndex implements RepositoryIndex {
   readonly root: string;
   readonly #logger: Logger;
   readonly #cache = new Map<RepositoryName, RepoCache>();
+  /** Which anchor new links go to (0: `_link`, n: `_link.<n>`). */
+  #anchor = 0;
 
   constructor(root: string, logger: Logger) {
     this.root = root;
@@ -246,24 +249,46 @@ export class FsRepositoryIndex implements RepositoryIndex {
   }
 
   /**
-   * A link is an empty file, created without fsync: a crash can only lose
-   * the link (the client pushes the blob again, which the content store
-   * stores once), never make a link point at bytes that are not there.
+   * A link is a name for an empty file, made without fsync: a crash can only
+   * lose the link (the client pushes the blob again, which the content store
+   * stores once), never make a link point at bytes that are not there. Every
+   * link is a hard link of one empty file, so a link is a directory entry
+   * and no new inode: making an inode is the costly part of a small push on
+   * a file system with churn (ext4 without a journal scans past every inode
+   * freed in the last seconds).
    */
   async linkBlob(repo: RepositoryName, digest: Digest): Promise<void> {
     if (await this.hasBlob(repo, digest)) return;
     const path = this.#linkPath(repo, digest);
     try {
-      // One job on the thread pool (an open, a write and a close were three, and the
-      // folder's mkdir two more); the folder is made at the repository's first link.
-      await writeFileAtomic(path, NO_BYTES, { durable: false }).catch(async (e: unknown) => {
-        if (errnoCode(e) !== "ENOENT") throw e;
-        await writeFileAtomic(path, NO_BYTES, { durable: false, mkdir: true });
-      });
+      await this.#hardLink(path);
     } catch (e) {
       throw asWharfError(e, `link blob ${repo}@${digest}`);
     }
     this.#repo(repo).links.add(digest);
+  }
+
+  /** Makes `path` a hard link of the anchor: its folder made at the repository's first link, the anchor when missing, the next anchor when one is full. */
+  async #hardLink(path: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const anchor = join(this.root, this.#anchor === 0 ? ANCHOR : `${ANCHOR}.${this.#anchor}`);
+      try {
+        await link(anchor, path);
+        return;
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code === "EEXIST") return;
+        if (attempt >= 64) throw e;
+        if (code === "EMLINK") this.#anchor++;
+        else if (code !== "ENOENT") throw e;
+        else if (await exists(anchor)) await mkdir(dirname(path), { recursive: true });
+        else {
+          // The index's root too, for an index made before its first link.
+          await mkdir(this.root, { recursive: true });
+          await writeFile(anchor, "", { flag: "a" });
+        }
+      }
+    }
   }
 
   async unlinkBlob(repo: RepositoryName, digest: Digest): Promise<boolean> {
@@ -296,6 +321,16 @@ export class FsRepositoryIndex implements RepositoryIndex {
     this.#cache.delete(repo);
     const dir = this.#dir(repo);
     for (const sub of [MANIFESTS, LAYERS, TAGS]) await rm(join(dir, sub), { recursive: true, force: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (e) {
+    if (missing(e)) return false;
+    throw e;
   }
 }
 
