@@ -291,16 +291,18 @@ async function manifestLatency(server: Server, clients: number, total: number): 
   return { p50: times[Math.floor(times.length * 0.5)]!, p99: times[Math.floor(times.length * 0.99)]! };
 }
 
-
 async function main(): Promise<void> {
   const shared = randomBytes(BIG);
   const tools = await mkdtemp(join(tmpdir(), "wharf-bench-client-"));
   let splice: PullCommand;
-  let servers: Server[];
+  const servers: Server[] = [];
   try {
     splice = spliceClient(buildSpliceClient(tools));
-    servers = [await startWharf(), await startDistribution()];
+    servers.push(await startWharf());
+    servers.push(await startDistribution());
   } catch (e) {
+    // A server that started is stopped again when the other cannot start.
+    for (const s of servers) await s.stop().catch(() => {});
     await rm(tools, { recursive: true, force: true });
     throw e;
   }
