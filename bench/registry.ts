@@ -8,7 +8,9 @@
 //   manifest  GET of one manifest by tag, 16 concurrent keep-alive clients; p50 / p99
 //   rss     peak VmRSS of the server while it serves 16 concurrent 100 MB pulls
 //
-// Each measure alternates which server goes first run by run, after a sync so that
+// Each server is warmed up first (pushes and pulls that are not measured), so
+// that the first measure of a run finds both in their steady state. Each
+// measure alternates which server goes first run by run, after a sync so that
 // neither pushes while the other's writes go to disk. Prints a table
 // and writes bench/results/registry-<time>.json.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -309,6 +311,15 @@ async function main(): Promise<void> {
   const results: Record<string, Record<string, number[]>> = { wharf: {}, distribution: {} };
   const add = (server: string, key: string, v: number) => ((results[server]![key] ??= []).push(v));
   try {
+    // Not measured: what a server does at its first requests (a JIT compiling its
+    // handlers, a heap and its pools growing) is not what it does when it has run a while.
+    for (const server of servers) {
+      for (const [size, count] of [[MB, 64], [BIG, 2]] as const) {
+        const blobs = makeBlobs(count, size, shared);
+        await throughput(server, 16, blobs, (s, b, a) => pushBlob(s, "bench/warmup", b, a));
+        await throughput(server, 16, blobs, (s, b, a) => pullBlob(s, "bench/warmup", b, a));
+      }
+    }
     for (let run = 0; run < RUNS; run++) {
       const order = run % 2 === 0 ? servers : [...servers].reverse();
       for (const [label, size, clients, count] of [
