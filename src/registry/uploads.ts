@@ -163,6 +163,8 @@ export class UploadSessions {
   async append(repo: RepositoryName, id: string, body: Readable, options: { range?: { start: number; end: number }; length?: number } = {}): Promise<UploadStatus> {
     return this.#run(repo, id, async (s) => {
       const { range, length } = options;
+      // A stored session's writer tells where it stands; one still empty stands at 0.
+      if (s.stored) await this.#writer(s);
       if (range) {
         if (range.start !== s.offset) throw registryError("RANGE_INVALID", `upload chunk: it starts at ${range.start}, the upload stands at ${s.offset}`, { detail: { offset: s.offset } });
         if (length !== undefined && range.end - range.start + 1 !== length) throw registryError("SIZE_INVALID", `upload chunk: Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes, Content-Length is ${length}`);
@@ -200,6 +202,7 @@ export class UploadSessions {
     around: (commit: () => Promise<BlobInfo>) => Promise<BlobInfo> = (commit) => commit(),
   ): Promise<BlobInfo> {
     return this.#run(repo, id, async (s) => {
+      if (s.stored) await this.#writer(s);
       if (options.range && options.range.start !== s.offset) throw registryError("RANGE_INVALID", `finish upload: the chunk starts at ${options.range.start}, the upload stands at ${s.offset}`);
       // A session with no bytes yet ends in this request: its blob needs no resumable ingest.
       const writer = await this.#writer(s, s.stored ? undefined : digest);
