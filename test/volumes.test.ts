@@ -100,6 +100,7 @@ describe("volumes, diff, commit, export, cp and health checks with the docker CL
   });
 
   test("-v name:/path is filled from the image on first use, and its data outlives the container", async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
     const ls = await ok(d, ["run", "--rm", "-v", "etcvol:/etc", "busybox", "ls", "/etc"]);
     assert.match(ls, /passwd/);
     const data = join(root, "data", "volumes", "etcvol", "_data");
@@ -107,6 +108,10 @@ describe("volumes, diff, commit, export, cp and health checks with the docker CL
     await ok(d, ["run", "--rm", "-v", "etcvol:/etc", "busybox", "sh", "-c", "echo kept > /etc/marker"]);
     assert.equal(await ok(d, ["run", "--rm", "-v", "etcvol:/other", "busybox", "cat", "/other/marker"]), "kept\n");
     assert.equal(await readFile(join(data, "marker"), "utf8"), "kept\n");
+    // Each use of a volume is a mount and then an unmount in the events, as dockerd reports them.
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const uses = await ok(d, ["events", "--since", since, "--until", until, "--filter", "type=volume", "--filter", "volume=etcvol", "--format", "{{.Action}} {{.Actor.Attributes.driver}} {{if .Actor.Attributes.container}}c{{end}}"]);
+    assert.deepEqual(uses.trim().split("\n"), ["create local ", ...Array(3).fill(["mount local c", "unmount local c"]).flat()]);
     // nocopy: an empty volume stays empty.
     assert.equal(await ok(d, ["run", "--rm", "-v", "emptyvol:/etc:nocopy", "busybox", "sh", "-c", "ls /etc | wc -l"]), "0\n");
     // Inspect shows the mount as dockerd does.

@@ -641,6 +641,8 @@ export class ContainerEngine {
       await this.#save(r);
     }
     this.#logger.debug("container exited", { container: r.Id, exitCode: code, ms: Math.round(performance.now() - t0) });
+    // As dockerd: the volumes are let go before the container is said to have died.
+    this.#o.volumes?.releaseStop(r.Mounts, r.Id);
     if (oom) this.#event("oom", r);
     this.#event("die", r, { exitCode: String(code) });
   }

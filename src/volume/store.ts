@@ -202,6 +202,14 @@ export class VolumeStore {
     }
   }
 
+  /** After a container's process ended: docker's `unmount` event for each of its volumes. */
+  releaseStop(mounts: readonly PlannedMount[], container: string): void {
+    for (const m of mounts) {
+      if (m.Type !== "volume" || !m.Name) continue;
+      this.#o.events.publish("volume", "unmount", m.Name, { container, driver: "local" });
+    }
+  }
+
   async #mountDriver(v: VolumeRecord): Promise<void> {
     const target = this.mountpoint(v.Name);
     if ((await mountTable()).some((e) => e.mountPoint === target)) return;
