@@ -300,6 +300,16 @@ describe("volumes, diff, commit, export, cp and health checks with the docker CL
     const inspected = JSON.parse(await ok(d, ["volume", "inspect", "tmpvol"])) as { Options: Record<string, string> }[];
     assert.deepEqual(inspected[0]!.Options, { type: "tmpfs", device: "tmpfs", o: "size=2m" });
     assert.match(await ok(d, ["run", "--rm", "-v", "tmpvol:/m", "busybox", "sh", "-c", "grep ' /m ' /proc/mounts"]), /tmpfs \/m tmpfs \S*size=2048k/);
+    // Mounted while a running container uses it, unmounted when the last one stops, as dockerd does.
+    const tmpMount = join(root, "data", "volumes", "tmpvol", "_data");
+    const mountedOnHost = async () => (await readFile("/proc/self/mounts", "utf8")).split("\n").some((l) => l.split(" ")[1] === tmpMount);
+    assert.equal(await mountedOnHost(), false, "not mounted once its container ended");
+    await ok(d, ["run", "-d", "--name", "holder", "-v", "tmpvol:/m", "busybox", "sleep", "60"]);
+    await ok(d, ["run", "--rm", "-v", "tmpvol:/m", "busybox", "sh", "-c", "echo shared > /m/f"]);
+    assert.equal(await mountedOnHost(), true, "still mounted for the running holder");
+    assert.equal(await ok(d, ["exec", "holder", "cat", "/m/f"]), "shared\n");
+    await ok(d, ["rm", "-f", "holder"]);
+    assert.equal(await mountedOnHost(), false, "unmounted with its last container");
     const target = join(work, "bound-volume");
     await mkdir(target);
     await ok(d, ["volume", "create", "--opt", "type=none", "--opt", `device=${target}`, "--opt", "o=bind", "bindvol"]);

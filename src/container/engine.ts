@@ -437,6 +437,7 @@ export class ContainerEngine {
       await attaching.catch(() => {});
       await this.#o.network?.detach(id).catch(() => {});
       await unmount(rootfs).catch(() => {});
+      await this.#o.volumes?.releaseStop(r.Mounts, id).catch(() => {});
       for (const w of live.pendingStdin.splice(0)) w(undefined);
       r.State = { ...r.State, Status: r.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, ExitCode: code, Error: message };
       await this.#save(r);
@@ -642,7 +643,7 @@ export class ContainerEngine {
     }
     this.#logger.debug("container exited", { container: r.Id, exitCode: code, ms: Math.round(performance.now() - t0) });
     // As dockerd: the volumes are let go before the container is said to have died.
-    this.#o.volumes?.releaseStop(r.Mounts, r.Id);
+    await this.#o.volumes?.releaseStop(r.Mounts, r.Id).catch((e: unknown) => this.#logger.warn("release volumes failed", { container: r.Id, error: asWharfError(e, "release volumes").message }));
     if (oom) this.#event("oom", r);
     this.#event("die", r, { exitCode: String(code) });
   }
@@ -1027,6 +1028,8 @@ export class ContainerEngine {
       this.#names.set(record.Name.slice(1), id);
     }
     this.#watchExits();
+    // Every volume a container recorded as running uses is held before any exit found now lets one go.
+    for (const live of this.#byId.values()) if (live.record.State.Running) this.#o.volumes?.adoptRunning(live.record.Mounts, live.record.Id);
     for (const live of this.#byId.values()) {
       try {
         await this.#reconcile(live);
@@ -1034,6 +1037,7 @@ export class ContainerEngine {
         this.#logger.warn("restore container", { container: live.record.Id, error: asWharfError(e, "restore").message });
       }
     }
+    await this.#o.volumes?.releaseUnheld().catch((e: unknown) => this.#logger.warn("release volumes", { error: asWharfError(e, "release volumes").message }));
     // As dockerd: a container to be removed when it ends that does not run now goes (its volumes stay).
     for (const live of [...this.#byId.values()]) {
       const r = live.record;
@@ -1090,8 +1094,10 @@ export class ContainerEngine {
       }
       // Gone without a word (a reboot wiped the exec root): exited, code unknown.
       await this.#runtime(r).delete(id, true).catch(() => {});
+      const wasRunning = r.State.Running;
       r.State = { ...r.State, Status: "exited", Running: false, Paused: false, Restarting: r.State.Restarting, Pid: 0, ExitCode: r.State.Running ? 255 : r.State.ExitCode, FinishedAt: r.State.Running ? new Date().toISOString() : r.State.FinishedAt };
       await this.#save(r);
+      if (wasRunning) await this.#o.volumes?.releaseStop(r.Mounts, id).catch(() => {});
     }
     // Not running: nothing of it may stay mounted.
     for (const m of await mountsUsing(this.paths.rootfs(id))) await unmount(m).catch(() => {});

@@ -38,6 +38,8 @@ export class VolumeStore {
   readonly #o: VolumeStoreOptions;
   readonly #byName = new Map<string, VolumeRecord>();
   readonly #locks = new KeyedMutex();
+  /** The containers whose process runs with a volume mounted by its options (see mountsByOptions), by volume: it stays mounted while any does. */
+  readonly #holders = new Map<string, Set<string>>();
 
   private constructor(o: VolumeStoreOptions) {
     this.#o = o;
@@ -195,19 +197,67 @@ export class VolumeStore {
       if (m.Type !== "volume" || !m.Name) continue;
       const v = this.get(m.Name);
       await this.#locks.run(v.Name, async () => {
-        if (v.Options?.["type"] !== undefined || v.Options?.["device"] !== undefined) await this.#mountDriver(v);
+        if (mountsByOptions(v)) {
+          await this.#mountDriver(v);
+          this.#hold(v.Name, container);
+        }
         if (!m.NoCopy) await this.#copyUp(v, rootfs, m.Destination);
       });
       this.#o.events.publish("volume", "mount", v.Name, { container, destination: m.Destination, driver: "local", propagation: m.Propagation, "read/write": String(m.RW) });
     }
   }
 
-  /** After a container's process ended: docker's `unmount` event for each of its volumes. */
-  releaseStop(mounts: readonly PlannedMount[], container: string): void {
+  /**
+   * After a container's process ended (or its start failed): a volume
+   * mounted by its options is unmounted once no running container holds it,
+   * and each volume gets docker's `unmount` event.
+   */
+  async releaseStop(mounts: readonly PlannedMount[], container: string): Promise<void> {
     for (const m of mounts) {
       if (m.Type !== "volume" || !m.Name) continue;
+      const v = this.#byName.get(m.Name);
+      if (v && mountsByOptions(v)) await this.#locks.run(v.Name, () => this.#release(v.Name, container));
       this.#o.events.publish("volume", "unmount", m.Name, { container, driver: "local" });
     }
+  }
+
+  /** The volumes of a container recorded as running when the daemon starts, held as at its start. */
+  adoptRunning(mounts: readonly PlannedMount[], container: string): void {
+    for (const m of mounts) {
+      const v = m.Type === "volume" && m.Name ? this.#byName.get(m.Name) : undefined;
+      if (v && mountsByOptions(v)) this.#hold(v.Name, container);
+    }
+  }
+
+  /** Once the daemon's containers are all known: unmounts the volumes mounted by their options that no running container holds. */
+  async releaseUnheld(): Promise<void> {
+    for (const v of this.#byName.values()) {
+      if (!mountsByOptions(v) || this.#holders.has(v.Name)) continue;
+      await this.#locks.run(v.Name, async () => {
+        if (!this.#holders.has(v.Name)) await this.#unmountIdle(v.Name);
+      });
+    }
+  }
+
+  #hold(name: string, container: string): void {
+    let set = this.#holders.get(name);
+    if (!set) this.#holders.set(name, (set = new Set()));
+    set.add(container);
+  }
+
+  /** Under the volume's lock. */
+  async #release(name: string, container: string): Promise<void> {
+    const set = this.#holders.get(name);
+    set?.delete(container);
+    if (set && set.size > 0) return;
+    this.#holders.delete(name);
+    await this.#unmountIdle(name);
+  }
+
+  async #unmountIdle(name: string): Promise<void> {
+    const target = this.mountpoint(name);
+    if (!(await mountTable()).some((e) => e.mountPoint === target)) return;
+    await unmount(target).catch((e: unknown) => this.#o.logger.warn("unmount volume", { volume: name, error: e }));
   }
 
   async #mountDriver(v: VolumeRecord): Promise<void> {
@@ -282,4 +332,9 @@ async function diskUsage(dir: string): Promise<number> {
   };
   await walk(dir);
   return total;
+}
+
+/** A `local` volume with a file system to mount (`type`, `device`): mounted while a running container uses it. */
+function mountsByOptions(v: VolumeRecord): boolean {
+  return v.Options?.["type"] !== undefined || v.Options?.["device"] !== undefined;
 }
