@@ -8,6 +8,8 @@ import { EventBus, isKind, nullLogger } from "../internal/index.js";
 import { discardPlanned, planMounts } from "./plan.js";
 import { resolveInRoot } from "./resolve.js";
 import { VolumeStore } from "./store.js";
+import type { PlannedMount } from "./types.js";
+import { unmount } from "../snapshot/index.js";
 
 describe("VolumeStore", () => {
   let root: string;
@@ -92,6 +94,37 @@ describe("VolumeStore", () => {
     assert.ok(!r.deleted.includes("used"));
     assert.ok(r.spaceReclaimed >= 5);
     users.delete("used");
+  });
+
+  test("a volume mounted by its options stays mounted while a running container holds it", { skip: process.getuid?.() !== 0 && "needs root to mount" }, async () => {
+    const store = await open();
+    const v = await store.create({ name: "scratch", driverOpts: { type: "tmpfs", device: "tmpfs", o: "size=1m" } });
+    const mounted = async () => (await readFile("/proc/self/mounts", "utf8")).split("\n").some((l) => l.split(" ")[1] === v.Mountpoint);
+    const use: PlannedMount[] = [{ Type: "volume", Name: "scratch", Source: v.Mountpoint, Destination: "/s", Mode: "z", RW: true, Propagation: "", NoCopy: true }];
+    try {
+      await store.prepareStart(use, root, "a");
+      await store.prepareStart(use, root, "b");
+      assert.equal(await mounted(), true);
+      await writeFile(join(v.Mountpoint, "kept"), "while held");
+      await store.releaseStop(use, "a");
+      assert.equal(await readFile(join(v.Mountpoint, "kept"), "utf8"), "while held", "b still holds it");
+      // A new daemon finds b running: b holds it again, and an exit it learns of (a's) lets nothing go.
+      const next = await open();
+      next.adoptRunning(use, "b");
+      await next.releaseStop(use, "a");
+      await next.releaseUnheld();
+      assert.equal(await mounted(), true);
+      await next.releaseStop(use, "b");
+      assert.equal(await mounted(), false, "unmounted with its last holder");
+      // Mounted with nobody running: the next daemon's start unmounts it.
+      await next.prepareStart(use, root, "c");
+      const third = await open();
+      await third.releaseUnheld();
+      assert.equal(await mounted(), false);
+      await third.remove("scratch");
+    } finally {
+      while (await mounted()) await unmount(v.Mountpoint);
+    }
   });
 
   test("startup keeps every volume: records reload, and a directory without one is adopted, never deleted", async () => {
