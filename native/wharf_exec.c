@@ -15,15 +15,20 @@
  *
  * Status lines on fd 4: `ok <pid>` once the program runs (pid on the host),
  * or `error <code> <message>` (code 126 or 127, as docker reports them) when
- * it could not start. The helper then waits for the program and exits with its
- * status (128 + signal for a signal). It is never dumpable, so processes in the
- * container cannot open it through /proc, and the daemon runs it from a
- * sealed copy, so nothing can write to the binary it runs.
+ * it could not start, then `exit <code>` when the program ends (128 + signal
+ * for a signal). The program's stdout and stderr are pipes of the helper's,
+ * which it copies to its own fds 1 and 2 until they end: should the daemon
+ * go away, the copies are dropped and the program runs on, as a container's
+ * processes do. The helper exits with the program's status once its output
+ * has ended. It is never dumpable, so processes in the container cannot open
+ * it through /proc, and the daemon runs it from a sealed copy, so nothing can
+ * write to the binary it runs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/keyctl.h>
@@ -353,6 +358,80 @@ static void child(const struct plan *p, const int *cgroup_fds, const struct filt
   fail(errno == ENOENT ? 127 : 126, "unable to start container process: exec: \"%s\": %s", p->args[0], strerror(errno));
 }
 
+/* The program's exit status as docker reports it. */
+static int exit_code(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 126;
+}
+
+/* Writes all of buf to fd; 0 on failure (the reader went away). */
+static int write_out(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return 0;
+    buf += w;
+    len -= (size_t)w;
+  }
+  return 1;
+}
+
+/*
+ * Copies the program's stdout and stderr (out, err) to fds 1 and 2 until
+ * both end, and reports its exit on the status pipe as soon as it is
+ * reaped. A copy whose reader is gone is dropped from then on, so the
+ * program never meets a closed pipe. Returns the program's exit code.
+ */
+static int relay(int out, int err, pid_t pid) {
+  int src[2] = {out, err};
+  int gone[2] = {0, 0};
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int code = -1;
+  static char buf[65536];
+  while (src[0] >= 0 || src[1] >= 0 || code < 0) {
+    struct pollfd p[3];
+    int which[3];
+    int n = 0;
+    for (int i = 0; i < 2; i++)
+      if (src[i] >= 0) {
+        p[n] = (struct pollfd){.fd = src[i], .events = POLLIN};
+        which[n++] = i;
+      }
+    if (code < 0 && pidfd >= 0) {
+      p[n] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+      which[n++] = 2;
+    }
+    /* Without a pidfd the exit is looked for every 50 ms. */
+    int r = poll(p, (nfds_t)n, code < 0 && pidfd < 0 ? 50 : -1);
+    if (r < 0 && errno != EINTR) break;
+    for (int k = 0; r > 0 && k < n; k++) {
+      if (!p[k].revents || which[k] == 2) continue;
+      int i = which[k];
+      ssize_t got = read(src[i], buf, sizeof buf);
+      if (got > 0) {
+        if (!gone[i]) gone[i] = !write_out(i + 1, buf, (size_t)got);
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close(src[i]);
+        src[i] = -1;
+      }
+    }
+    if (code < 0) {
+      int st;
+      /* Readable pidfd or not, a child that ended is reaped here; one still running is not waited for. */
+      pid_t w = waitpid(pid, &st, WNOHANG);
+      if (w == pid) {
+        code = exit_code(st);
+        dprintf(STATUS_FD, "exit %d\n", code);
+        if (pidfd >= 0) close(pidfd);
+      } else if (w < 0 && errno == ECHILD) {
+        code = 126;
+      }
+    }
+  }
+  return code < 0 ? 126 : code;
+}
+
 int main(void) {
   /* Never dumpable: a process in the container cannot open this one's memory or executable through /proc. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -378,22 +457,28 @@ int main(void) {
   if (setns(pidfd, p.ns_flags) != 0) fail(126, "unable to start container process: join the container's namespaces: %s", strerror(errno));
   close(pidfd);
 
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) fail(126, "pipe: %s", strerror(errno));
+  int report[2], out[2], err[2];
+  if (pipe2(report, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) fail(126, "pipe: %s", strerror(errno));
   pid_t pid = fork();
   if (pid < 0) fail(126, "unable to start container process: fork: %s", strerror(errno));
   if (pid == 0) {
     close(report[0]);
+    close(out[0]);
+    close(err[0]);
+    if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) fail(126, "unable to start container process: dup2: %s", strerror(errno));
+    close(out[1]);
+    close(err[1]);
     child(&p, cgroup_fds, &filters, report[1]);
   }
   close(report[1]);
+  close(out[1]);
+  close(err[1]);
   for (int i = 0; i < p.ncgroups; i++) close(cgroup_fds[i]);
-  /* The parent holds no stdio: the streams end when the program's do. */
+  /* The program has its own stdin; the helper's copies of the output go to the daemon only through relay(). */
+  signal(SIGPIPE, SIG_IGN);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
     close(devnull);
   }
   /* The child's report pipe closes at its exec: nothing read means it runs. */
@@ -407,16 +492,16 @@ int main(void) {
     if (got == sizeof msg - 1) break;
   }
   close(report[0]);
-  if (got == 0) dprintf(STATUS_FD, "ok %d\n", (int)pid);
+  if (got == 0) {
+    dprintf(STATUS_FD, "ok %d\n", (int)pid);
+    return relay(out[0], err[0], pid);
+  }
+  close(out[0]);
+  close(err[0]);
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (got > 0) {
-    msg[got] = 0;
-    dprintf(STATUS_FD, "%s", msg);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
-  }
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return 126;
+  msg[got] = 0;
+  dprintf(STATUS_FD, "%s", msg);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
 }

@@ -219,8 +219,11 @@ describe("containers with the docker CLI", { skip: !haveTools && "needs root, do
     await ok(d, ["run", "-d", "--rm", "--name", "brief", "-v", "/scratch", "busybox", "sh", "-c", "sleep 1"]);
     await ok(d, ["create", "--rm", "--name", "unstarted", "busybox", "true"]);
     const scratch = (await ok(d, ["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "brief"])).trim();
+    // An exec without a terminal that is writing when the daemon dies runs to its end.
+    const execing = docker(d, ["exec", "survivor", "sh", "-c", "i=0; while [ $i -lt 15 ]; do echo exec $i; echo err $i >&2; i=$((i+1)); sleep 0.1; done; touch /exec-done"]);
     await sleep(300);
     process.kill(d.pid, "SIGKILL");
+    await execing;
     await sleep(1500);
     d = await startWharfd({ root });
     const status = await ok(d, ["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
@@ -234,6 +237,12 @@ describe("containers with the docker CLI", { skip: !haveTools && "needs root, do
     const afterLines = (await docker(d, ["logs", "survivor"])).stdout.split("\n").length;
     assert.ok(afterLines > before, "the log keeps growing");
     assert.equal(await ok(d, ["exec", "survivor", "echo", "still-here"]), "still-here\n");
+    let execDone = false;
+    for (let i = 0; i < 30 && !execDone; i++) {
+      execDone = (await docker(d, ["exec", "survivor", "test", "-f", "/exec-done"])).code === 0;
+      if (!execDone) await sleep(100);
+    }
+    assert.ok(execDone, "the exec the daemon's death cut off from its client ran on to its end");
     const waiting = docker(d, ["wait", "survivor"]);
     await ok(d, ["stop", "survivor"]);
     assert.equal((await waiting).stdout.trim(), "7");

@@ -8,10 +8,11 @@
 // The seccomp programs are the very ones runc loaded into the container's
 // init, read from it (ptrace) while it waits to be started.
 //
-// The process's stdout and stderr come straight through pipes; its exit is
-// the helper's. Anything the helper does not do (a terminal, a user
-// namespace, AppArmor or SELinux labels, a umask, seccomp flags) leaves the
-// exec to the runtime.
+// The process's stdout and stderr come through the helper, which copies them
+// to the daemon while the daemon is there and drops them if it goes, so the
+// process outlives a daemon that dies; its exit comes as a status line.
+// Anything the helper does not do (a terminal, a user namespace, AppArmor or
+// SELinux labels, a umask, seccomp flags) leaves the exec to the runtime.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
@@ -163,7 +164,11 @@ export function startDirect(plan: DirectExecPlan): Promise<DirectProcess> {
   const statusPipe = child.stdio[4] as Readable;
   planPipe.on("error", () => {});
   planPipe.end(encoded);
+  // The helper's `exit` line comes when the program ends; the helper itself
+  // ends once the program's output has (a background child may hold it).
+  let reportExit: (code: number) => void = () => {};
   const exited = new Promise<number>((resolve) => {
+    reportExit = resolve;
     child.on("exit", (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
     child.on("error", () => resolve(126));
   });
@@ -186,8 +191,13 @@ export function startDirect(plan: DirectExecPlan): Promise<DirectProcess> {
     statusPipe.setEncoding("utf8");
     statusPipe.on("data", (chunk: string) => {
       status += chunk;
-      const nl = status.indexOf("\n");
-      if (nl >= 0) settle(status.slice(0, nl));
+      for (let nl = status.indexOf("\n"); nl >= 0; nl = status.indexOf("\n")) {
+        const line = status.slice(0, nl);
+        status = status.slice(nl + 1);
+        const exit = settled ? /^exit (\d+)$/.exec(line) : null;
+        if (exit) reportExit(Number(exit[1]));
+        settle(line);
+      }
     });
     statusPipe.on("error", () => {});
     statusPipe.on("close", () => settle(status.trim()));
