@@ -1183,13 +1183,11 @@ struct publish_job {
 static int publish_move(struct publish_job *job) {
   char self[32];
   snprintf(self, sizeof self, "/proc/self/fd/%d", job->fd);
+  int unnamed = job->data[0] == '\0';
   for (int attempt = 0; attempt < 2; attempt++) {
-    if (job->data[0] == '\0') {
-      /* Through /proc, which needs no CAP_DAC_READ_SEARCH as AT_EMPTY_PATH does. */
-      if (linkat(AT_FDCWD, self, AT_FDCWD, job->target, AT_SYMLINK_FOLLOW) == 0) return 1;
-      if (errno == EEXIST) return 0;
-      if (errno != ENOENT || attempt > 0) return job_fail(&job->e, "linkat", job->target);
-    } else if (renameat2(AT_FDCWD, job->data, AT_FDCWD, job->target, RENAME_NOREPLACE) == 0) return 1;
+    /* An unnamed file is linked through /proc, which needs no CAP_DAC_READ_SEARCH as AT_EMPTY_PATH does. */
+    int r = unnamed ? linkat(AT_FDCWD, self, AT_FDCWD, job->target, AT_SYMLINK_FOLLOW) : renameat2(AT_FDCWD, job->data, AT_FDCWD, job->target, RENAME_NOREPLACE);
+    if (r == 0) return 1;
     if (errno == EEXIST) return 0;
     if (errno == ENOENT && attempt == 0) {
       char dir[PATH_BUF];
@@ -1197,13 +1195,14 @@ static int publish_move(struct publish_job *job) {
       if (mkdir(dir, 0755) != 0 && errno != EEXIST) return job_fail(&job->e, "mkdir", dir);
       continue;
     }
+    if (unnamed) return job_fail(&job->e, "linkat", job->target);
     if (errno != EINVAL && errno != ENOSYS) return job_fail(&job->e, "renameat2", job->target);
     /* No RENAME_NOREPLACE here: link is just as atomic and never replaces. */
     if (link(job->data, job->target) != 0) return errno == EEXIST ? 0 : job_fail(&job->e, "link", job->target);
     if (unlink(job->data) != 0) return job_fail(&job->e, "unlink", job->data);
     return 1;
   }
-  return job_fail(&job->e, "renameat2", job->target);
+  return job_fail(&job->e, unnamed ? "linkat" : "renameat2", job->target);
 }
 
 static void publish_execute(napi_env env, void *arg) {

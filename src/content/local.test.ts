@@ -13,6 +13,13 @@ async function tempRoot(): Promise<string> {
   return mkdtemp(join(tmpdir(), "wharf-content-"));
 }
 
+/** A store over a fresh temp root, removed after the test. */
+async function tempStore(t: { after(fn: () => Promise<void>): void }) {
+  const root = await tempRoot();
+  t.after(() => rm(root, { recursive: true, force: true }));
+  return { root, store: await openLocalStore(root) };
+}
+
 storeConformance("LocalStore", async () => {
   const root = await tempRoot();
   return {
@@ -24,9 +31,7 @@ storeConformance("LocalStore", async () => {
 
 describe("LocalStore on disk", () => {
   it("keeps committed blobs read-only under blobs/<alg>/<hex>", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     const w = await store.writer("layout");
     await w.write(Buffer.from("layout"));
     const { digest } = await w.commit();
@@ -42,9 +47,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("makes a blob directory again when it went missing under a running store", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     await rm(join(root, "blobs", "sha256"), { recursive: true });
     const w = await store.writer("again");
     await w.write(Buffer.from("again"));
@@ -54,9 +57,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("starts over an ingest whose record a power loss tore, or whose directory lost its record", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     for (const damage of ["torn", "missing"] as const) {
       const ref = `ref-${damage}`;
       const w = await store.writer(ref);
@@ -74,9 +75,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("names ingest dirs by a hash of the ref, so refs cannot escape the store", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     const w = await store.writer("../../escape");
     await w.write(Buffer.from("x"));
     await w.close();
@@ -87,9 +86,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("cleanupIngests removes stale ingests and half-created dirs, keeping fresh and held ones", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     for (const ref of ["stale", "fresh"]) {
       const w = await store.writer(ref);
       await w.write(Buffer.from(ref));
@@ -116,9 +113,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("abortIngest refuses an ingest a writer holds", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     const w = await store.writer("busy");
     await assert.rejects(store.abortIngest("busy"), (e) => isKind(e, "conflict"));
     await w.close();
@@ -156,9 +151,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("keeps a transient write nowhere by name until its commit links it into place", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     const body = "one go";
     const w = await store.writer("once", { digest: digestOf(body) }, { resumable: false });
     await w.write(Buffer.from("one "));
@@ -181,9 +174,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("leaves nothing of a transient write that fails its digest, is aborted or closed", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     const wrong = await store.writer("wrong", { digest: digestOf("expected") }, { resumable: false });
     await wrong.write(Buffer.from("received"));
     await assert.rejects(wrong.commit(), (e: unknown) => isKind(e, "data-corrupt"));
@@ -203,9 +194,7 @@ describe("LocalStore on disk", () => {
   });
 
   it("checks a transient write against a digest of another algorithm by reading its unnamed file", async (t) => {
-    const root = await tempRoot();
-    t.after(() => rm(root, { recursive: true, force: true }));
-    const store = await openLocalStore(root);
+    const { root, store } = await tempStore(t);
     const body = "hashed twice";
     const w = await store.writer("sha512", undefined, { resumable: false });
     await w.write(Buffer.from(body));

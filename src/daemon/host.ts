@@ -1,9 +1,10 @@
 // What the daemon reports about its host in /version and /info: kernel,
 // distribution, CPUs, memory, cgroup version and controllers, and the data
 // root's file system. Read from /proc, /sys and /etc; nothing is assumed.
-import { access, readFile, readdir, statfs } from "node:fs/promises";
+import { readFile, readdir, statfs } from "node:fs/promises";
 import { availableParallelism, hostname, machine, release, totalmem } from "node:os";
 import type { HostFacts } from "../api/index.js";
+import { pathExists } from "../internal/index.js";
 
 /** `/etc/os-release` → its variables, quotes removed. */
 export function parseOsRelease(text: string): Record<string, string> {
@@ -41,15 +42,6 @@ export function filesystemName(magic: number): string {
   return names[magic >>> 0] ?? `unknown (0x${(magic >>> 0).toString(16)})`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function readText(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, "utf8");
@@ -66,12 +58,12 @@ async function cgroupFacts(): Promise<Pick<HostFacts, "cgroupVersion" | "cgroup"
     return { cgroupVersion: "2", cgroup: { memory: have.has("memory"), swap: have.has("memory"), cpuCfs: cpu, cpuShares: cpu, cpuSet: have.has("cpuset"), pids: have.has("pids") } };
   }
   const [memory, swap, cpuCfs, cpuShares, cpuSet, pids] = await Promise.all([
-    exists("/sys/fs/cgroup/memory"),
-    exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
-    exists("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
-    exists("/sys/fs/cgroup/cpu/cpu.shares"),
-    exists("/sys/fs/cgroup/cpuset"),
-    exists("/sys/fs/cgroup/pids"),
+    pathExists("/sys/fs/cgroup/memory"),
+    pathExists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+    pathExists("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    pathExists("/sys/fs/cgroup/cpu/cpu.shares"),
+    pathExists("/sys/fs/cgroup/cpuset"),
+    pathExists("/sys/fs/cgroup/pids"),
   ]);
   return { cgroupVersion: "1", cgroup: { memory, swap, cpuCfs, cpuShares, cpuSet, pids } };
 }

@@ -1,5 +1,5 @@
 // Small file operations used on hot paths.
-import { unlink } from "node:fs/promises";
+import { stat, unlink } from "node:fs/promises";
 import { errnoCode } from "./errors.js";
 
 /** Removes a file (never a directory) if it is there: one unlink, where `rm({force})` costs an lstat first. */
@@ -8,5 +8,15 @@ export async function unlinkIfPresent(path: string): Promise<void> {
     await unlink(path);
   } catch (e) {
     if (errnoCode(e) !== "ENOENT") throw e;
+  }
+}
+
+/** Whether something is at `path` that this process can reach (any failure to stat it: no). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -54,7 +54,7 @@ export async function inNamespace(file: string, batch: readonly string[]): Promi
   await run("nsenter", [`--net=${file}`, "ip", "-batch", "-"], batch.join("\n") + "\n");
 }
 
-export async function ipBatch(batch: readonly string[]): Promise<void> {
+async function ipBatch(batch: readonly string[]): Promise<void> {
   if (batch.length === 0) return;
   await run("ip", ["-batch", "-"], batch.join("\n") + "\n");
 }

@@ -13,9 +13,9 @@
 // whatever no running container claims and writes the rules anew.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { asWharfError, errnoCode, isKind, KeyedMutex, unlinkIfPresent, wharfError, writeJsonAtomic, type EventBus, type Logger } from "../internal/index.js";
+import { asWharfError, errnoCode, isKind, KeyedMutex, pathExists, unlinkIfPresent, wharfError, writeJsonAtomic, type EventBus, type Logger } from "../internal/index.js";
 import type { NetworkNamespace } from "../runtime/index.js";
 import { unmount } from "../snapshot/index.js";
 import { DnsServer, nameservers } from "./dns.js";
@@ -549,7 +549,7 @@ export class NetworkManager implements ContainerNetwork {
     }
     const netns = join(this.netnsDir, c.Id);
     // A namespace left by a run that ended while the daemon was down (the sweep has not come yet).
-    if (await exists(netns)) {
+    if (await pathExists(netns)) {
       await unmount(netns).catch(() => {});
       await rm(netns, { force: true });
     }
@@ -914,10 +914,3 @@ export function macOf(ip: number): string {
   return ["02", "42", ...[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}

@@ -14,7 +14,7 @@ import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "nod
 import { dirname, join } from "node:path";
 import { openLocalStore } from "../content/index.js";
 import { digestAlgorithm, digestHex, isDigest, parseDigest, type Digest } from "../oci/index.js";
-import { asWharfError, errnoCode, writeFileAtomic, type Logger } from "../internal/index.js";
+import { asWharfError, errnoCode, pathExists, writeFileAtomic, type Logger } from "../internal/index.js";
 import { isRepositoryName, isTag, type RepositoryName, type Tag } from "./names.js";
 import type { ManifestRecord, RegistryStorage, RepositoryIndex } from "./storage.js";
 
@@ -281,7 +281,7 @@ export class FsRepositoryIndex implements RepositoryIndex {
         if (attempt >= 64) throw e;
         if (code === "EMLINK") this.#anchor++;
         else if (code !== "ENOENT") throw e;
-        else if (await exists(anchor)) await mkdir(dirname(path), { recursive: true });
+        else if (await pathExists(anchor)) await mkdir(dirname(path), { recursive: true });
         else {
           // The index's root too, for an index made before its first link.
           await mkdir(this.root, { recursive: true });
@@ -321,16 +321,6 @@ export class FsRepositoryIndex implements RepositoryIndex {
     this.#cache.delete(repo);
     const dir = this.#dir(repo);
     for (const sub of [MANIFESTS, LAYERS, TAGS]) await rm(join(dir, sub), { recursive: true, force: true });
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if (missing(e)) return false;
-    throw e;
   }
 }
 

@@ -8,19 +8,16 @@
 // (MANIFEST_BLOB_UNKNOWN), except for non-distributable layers (with `urls`)
 // and descriptors whose bytes travel inline (`data`).
 import { Readable } from "node:stream";
-import { writeBlob, type BlobInfo, type WriterOptions } from "../content/index.js";
+import { writeBlob, type BlobInfo } from "../content/index.js";
 import { Digester, DocumentError, digestAlgorithm, isIndexType, isManifestType, parseDocument, type Descriptor, type Digest, type ParsedDocument } from "../oci/index.js";
 import { isKind, nullLogger, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
 import { Liveness } from "./liveness.js";
 import type { ManifestReference, RepositoryName, Tag } from "./names.js";
 import type { ManifestRecord, RegistryStorage } from "./storage.js";
-import { DEFAULT_UPLOAD_LIMITS, oneShotRef, UploadSessions, type UploadLimits, type UploadStatus } from "./uploads.js";
+import { DEFAULT_UPLOAD_LIMITS, ONE_GO, oneShotRef, UploadSessions, type UploadLimits, type UploadStatus } from "./uploads.js";
 import { compareNames } from "./fs-storage.js";
 import { pump } from "./pump.js";
-
-/** Blobs written whole in one request: never resumed, so nothing of them is kept by name before the commit. */
-const ONE_GO: WriterOptions = { resumable: false };
 
 export interface RegistryLimits {
   /** The largest manifest accepted (413 above it). */

@@ -12,7 +12,7 @@
 // expire when idle.
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
-import type { BlobInfo, Store, Writer } from "../content/index.js";
+import type { BlobInfo, Store, Writer, WriterOptions } from "../content/index.js";
 import type { Digest } from "../oci/index.js";
 import { isKind, type Logger } from "../internal/index.js";
 import { registryError } from "./errors.js";
@@ -244,7 +244,7 @@ export class UploadSessions {
    */
   async #writer(s: Session, oneShot?: Digest): Promise<Writer> {
     if (!s.writer) {
-      s.writer = oneShot ? await this.#blobs.writer(s.ref, { digest: oneShot }, { resumable: false }) : await this.#blobs.writer(s.ref);
+      s.writer = oneShot ? await this.#blobs.writer(s.ref, { digest: oneShot }, ONE_GO) : await this.#blobs.writer(s.ref);
       s.stored ||= !oneShot;
       s.offset = s.writer.offset;
     }
@@ -290,6 +290,9 @@ export class UploadSessions {
     }
   }
 }
+
+/** Blobs written whole in one request: never resumed, so nothing of them is kept by name before the commit. */
+export const ONE_GO: WriterOptions = { resumable: false };
 
 /** A one-shot ingest ref for a monolithic upload (POST with digest). */
 export function oneShotRef(repo: RepositoryName): string {
